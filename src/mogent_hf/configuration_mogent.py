@@ -1,0 +1,283 @@
+"""Configurations of MOGENT and its baseline SLATE, with the paper's Table 6 presets.
+
+Both models share the DVAE tokenizer, the slot encoder and the shape of the transformer decoder, so they share
+one base class of fields; MOGENT adds the switches of its masked decoder (paper §3.2, Tables 4 and 5).
+Training hyper-parameters of Table 6 (batch size, epochs, learning rates, warm-up and annealing steps) are fields
+too, so a preset is the whole recipe and the training script only reads it.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from transformers import PretrainedConfig
+
+SLOT_INITS = ("gaussian", "learned_queries")
+QUERY_NOISES = ("additive", "relative")
+POSITION_ENCODINGS = ("learned", "rope")
+MASK_SCHEDULES = ("cosine", "linear")
+
+# Table 6 of the paper (3D Shapes and CLEVR columns), plus a tiny preset for tests and demos.
+# SLATE's own decoder (official repo, 3D Shapes) differs from MOGENT's row in Table 6: 4 heads, MLP 4·d.
+_PRESETS: dict[str, dict] = {
+    "3dshapes": dict(
+        train_batch_size=50,
+        num_train_epochs=80,
+        warmup_steps=30000,
+        learning_rate=1e-4,
+        max_grad_norm=1.0,
+        image_size=64,
+        vocab_size=1024,
+        tau_start=1.0,
+        tau_end=0.1,
+        tau_annealing_steps=30000,
+        dvae_learning_rate=3e-4,
+        num_slots=3,
+        num_slot_iterations=3,
+        slot_size=192,
+        slot_mlp_size=192,
+        sigma_annealing_steps=30000,
+        num_decoder_layers=4,
+        num_heads=8,
+        d_model=192,
+        mlp_hidden_size=192,
+    ),
+    "clevr": dict(
+        train_batch_size=64,
+        num_train_epochs=400,
+        warmup_steps=21860,
+        learning_rate=1e-4,
+        max_grad_norm=1.0,
+        image_size=128,
+        vocab_size=4096,
+        tau_start=1.0,
+        tau_end=0.1,
+        tau_annealing_steps=65580,
+        dvae_learning_rate=3e-4,
+        num_slots=12,
+        num_slot_iterations=3,
+        slot_size=192,
+        slot_mlp_size=384,
+        sigma_annealing_steps=65580,
+        num_decoder_layers=8,
+        num_heads=8,
+        d_model=192,
+        mlp_hidden_size=192,
+    ),
+    "tiny": dict(
+        train_batch_size=8,
+        num_train_epochs=1,
+        warmup_steps=10,
+        learning_rate=1e-3,
+        max_grad_norm=1.0,
+        image_size=32,
+        vocab_size=32,
+        tau_start=1.0,
+        tau_end=0.1,
+        tau_annealing_steps=30,
+        dvae_learning_rate=1e-3,
+        num_slots=3,
+        num_slot_iterations=2,
+        slot_size=32,
+        slot_mlp_size=32,
+        sigma_annealing_steps=30,
+        num_decoder_layers=2,
+        num_heads=4,
+        d_model=32,
+        mlp_hidden_size=64,
+        dvae_hidden_size=16,
+    ),
+}
+# SLATE keeps its official decoder (singhgautam/slate train.py): 4 heads, MLP width 4·d_model.
+_SLATE_OVERRIDES: dict[str, dict] = {
+    "3dshapes": dict(num_heads=4, mlp_hidden_size=768),
+    "clevr": dict(num_heads=4, mlp_hidden_size=768),
+    "tiny": dict(),
+}
+
+
+class SlotTransformerConfig(PretrainedConfig):
+    r"""Fields shared by [`MOGENTConfig`] and [`SLATEConfig`].
+
+    Args:
+        image_size (`int`): side of the square input images; divisible by 4 (the DVAE patch size).
+        num_channels (`int`): image channels.
+        vocab_size (`int`): DVAE codebook size V.
+        dvae_hidden_size (`int`): channels of the DVAE conv stacks (64 in SLATE).
+        num_slots (`int`): K. num_slot_iterations (`int`): Slot Attention iterations.
+        slot_size (`int`): slot dimension. slot_mlp_size (`int`): hidden width of Slot Attention's MLP.
+        slot_init (`str`): "gaussian" (SLATE: slots drawn from a learned Gaussian every call) or
+            "learned_queries" (QSA).
+        bilevel_optimization (`bool`): BO-QSA's straight-through trick (gradients reach the queries only through the
+            last iteration). Only used with learned queries.
+        query_noise (`str`): how σ perturbs learned queries: "additive" (queries + σ·ε, the paper's wording) or
+            "relative" (queries + σ·ε·sg(queries), BO-QSA's code).
+        slot_attention_epsilon (`float`): ε added to the attention before the weighted mean (1e-8 in SLATE).
+        d_model (`int`): transformer width. num_decoder_layers (`int`), num_heads (`int`), mlp_hidden_size (`int`).
+        dropout (`float`): dropout in the decoder and on the embeddings.
+        position_encoding (`str`): decoder positions, "learned" absolute or 2-D "rope" (Table 5).
+        train_batch_size, num_train_epochs, warmup_steps, learning_rate, dvae_learning_rate, max_grad_norm,
+        tau_start, tau_end, tau_annealing_steps, sigma_start, sigma_annealing_steps: the training recipe of Table 6.
+    """
+
+    image_size: int = 64
+    num_channels: int = 3
+    vocab_size: int = 1024
+    dvae_hidden_size: int = 64
+    num_slots: int = 3
+    num_slot_iterations: int = 3
+    slot_size: int = 192
+    slot_mlp_size: int = 192
+    slot_init: str = "learned_queries"
+    bilevel_optimization: bool = True
+    query_noise: str = "additive"
+    slot_attention_epsilon: float = 1e-8
+    d_model: int = 192
+    num_decoder_layers: int = 4
+    num_heads: int = 8
+    mlp_hidden_size: int = 192
+    dropout: float = 0.1
+    position_encoding: str = "learned"
+    # training recipe (Table 6)
+    train_batch_size: int = 50
+    num_train_epochs: int = 80
+    warmup_steps: int = 30000
+    learning_rate: float = 1e-4
+    dvae_learning_rate: float = 3e-4
+    max_grad_norm: float = 1.0
+    tau_start: float = 1.0
+    tau_end: float = 0.1
+    tau_annealing_steps: int = 30000
+    sigma_start: float = 1.0
+    sigma_annealing_steps: int = 30000
+
+    def __post_init__(self, **kwargs):
+        self._check_fields()
+        super().__post_init__(**kwargs)
+
+    def _check_fields(self) -> None:
+        positive = ("image_size", "num_channels", "vocab_size", "dvae_hidden_size", "num_slots", "num_slot_iterations")
+        positive += ("slot_size", "slot_mlp_size", "d_model", "num_decoder_layers", "num_heads", "mlp_hidden_size")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        if self.image_size % 4:
+            raise ValueError(f"`image_size` must be divisible by 4 (the DVAE patch size), got {self.image_size}")
+        if self.d_model % self.num_heads:
+            raise ValueError(f"`d_model` ({self.d_model}) must be divisible by `num_heads` ({self.num_heads})")
+        if self.position_encoding not in POSITION_ENCODINGS:
+            raise ValueError(f"`position_encoding` must be one of {POSITION_ENCODINGS}, got {self.position_encoding!r}")
+        if self.position_encoding == "rope" and (self.d_model // self.num_heads) % 4:
+            raise ValueError(
+                f"`position_encoding`='rope' needs a head dimension divisible by 4, got d_model/num_heads = "
+                f"{self.d_model}/{self.num_heads}"
+            )
+        if self.slot_init not in SLOT_INITS:
+            raise ValueError(f"`slot_init` must be one of {SLOT_INITS}, got {self.slot_init!r}")
+        if self.query_noise not in QUERY_NOISES:
+            raise ValueError(f"`query_noise` must be one of {QUERY_NOISES}, got {self.query_noise!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}")
+        if self.slot_attention_epsilon < 0:
+            raise ValueError(f"`slot_attention_epsilon` must be >= 0, got {self.slot_attention_epsilon}")
+        if not self.tau_start >= self.tau_end > 0:
+            raise ValueError(f"need `tau_start` >= `tau_end` > 0, got {self.tau_start} and {self.tau_end}")
+
+    @property
+    def tokens_per_side(self) -> int:
+        """Side of the token grid: image_size / 4."""
+        return self.image_size // 4
+
+    @property
+    def num_tokens(self) -> int:
+        """L, the number of DVAE tokens of an image."""
+        return self.tokens_per_side**2
+
+    @classmethod
+    def preset_names(cls) -> tuple[str, ...]:
+        return tuple(_PRESETS)
+
+    @classmethod
+    def preset_values(cls, name: str) -> dict:
+        """The field values of preset `name` for this model type."""
+        if name not in _PRESETS:
+            raise ValueError(f"`preset` must be one of {tuple(_PRESETS)}, got {name!r}")
+        return copy.deepcopy(_PRESETS[name])
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides):
+        """Builds the config of preset `name` ("3dshapes", "clevr" from Table 6, or "tiny"); `overrides` win."""
+        values = cls.preset_values(name)
+        values.update(overrides)
+        return cls(**values)
+
+
+class MOGENTConfig(SlotTransformerConfig):
+    r"""Configuration of [`MOGENTModel`]: SLATE's parts with a masked bidirectional decoder (paper §3.2).
+
+    Args (besides [`SlotTransformerConfig`]'s):
+        mask_schedule (`str`): γ, "cosine" (paper, MaskGIT) or "linear"; shared by training and decoding.
+        zero_mask_init (`bool`): initialise the [MASK] embedding to zero (Table 4).
+        loss_on_masked_only (`bool`): cross-entropy on masked tokens only (Table 4).
+        head_transform (`bool`): MaskGIT's head, Linear→GELU→LayerNorm before the vocabulary projection (the paper's
+            "additional linear layer"); False gives SLATE's single projection.
+
+    Example:
+    ```python
+    >>> from mogent_hf import MOGENTConfig, MOGENTModel
+    >>> model = MOGENTModel(MOGENTConfig.from_preset("3dshapes"))
+    ```
+    """
+
+    model_type = "mogent"
+
+    slot_init: str = "learned_queries"
+    mask_schedule: str = "cosine"
+    zero_mask_init: bool = True
+    loss_on_masked_only: bool = True
+    head_transform: bool = True
+
+    def _check_fields(self) -> None:
+        super()._check_fields()
+        if self.mask_schedule not in MASK_SCHEDULES:
+            raise ValueError(f"`mask_schedule` must be one of {MASK_SCHEDULES}, got {self.mask_schedule!r}")
+
+    @property
+    def mask_token_id(self) -> int:
+        """Index of [MASK] in the token dictionary (after the V codes)."""
+        return self.vocab_size
+
+
+class SLATEConfig(SlotTransformerConfig):
+    r"""Configuration of [`SLATEModel`] (Singh et al. 2022): the autoregressive baseline.
+
+    Defaults follow the official SLATE code: Gaussian slot initialisation, 4 heads, MLP width 4·d_model.
+
+    Example:
+    ```python
+    >>> from mogent_hf import SLATEConfig, SLATEModel
+    >>> model = SLATEModel(SLATEConfig.from_preset("3dshapes"))
+    ```
+    """
+
+    model_type = "slate"
+
+    slot_init: str = "gaussian"
+    bilevel_optimization: bool = False
+    num_heads: int = 4
+    mlp_hidden_size: int = 768
+
+    @classmethod
+    def preset_values(cls, name: str) -> dict:
+        values = super().preset_values(name)
+        values.update(_SLATE_OVERRIDES[name])
+        return values
+
+    @property
+    def bos_token_id(self) -> int:
+        """Index of [BOS] in the token dictionary (after the V codes)."""
+        return self.vocab_size
+
+
+__all__ = ["MOGENTConfig", "SLATEConfig", "SlotTransformerConfig"]

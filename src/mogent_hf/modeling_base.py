@@ -1,0 +1,231 @@
+"""What MOGENT and SLATE share: DVAE tokenizer → token dictionary + positions → slot encoder → slot-conditioned
+transformer decoder → head over the V codes. The two models differ only in how the decoder reads tokens
+(bidirectional with [MASK] vs causal with [BOS]) and in their training objective.
+
+Initialisation follows the official SLATE code: xavier-uniform linears, kaiming convs, N(0,1) token and
+position embeddings, GRU weights xavier/orthogonal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_mogent import SlotTransformerConfig
+from .modules import DVAE, SlotAttention, SlotEncoder, TransformerDecoder
+
+
+@dataclass
+class SlotEncoderOutput(ModelOutput):
+    """Result of `encode`.
+
+    Args:
+        tokens (`torch.LongTensor` (B,L)): DVAE codes (argmax), row-major over the (H/4)×(W/4) grid.
+        slots (`torch.FloatTensor` (B,K,slot_size)).
+        attention (`torch.FloatTensor` (B,K,L)): Slot Attention weights of the last iteration (sum to 1 over K).
+        slot_masks (`torch.FloatTensor` (B,K,H,W)): `attention` upsampled bilinearly to the image size.
+    """
+
+    tokens: torch.LongTensor | None = None
+    slots: torch.FloatTensor | None = None
+    attention: torch.FloatTensor | None = None
+    slot_masks: torch.FloatTensor | None = None
+
+
+@dataclass
+class SlotTransformerOutput(ModelOutput):
+    """Result of a training forward pass.
+
+    Args:
+        loss (`torch.FloatTensor` ()): `dvae_mse + cross_entropy`.
+        dvae_mse (`torch.FloatTensor` ()): mean squared error of the DVAE's relaxed reconstruction, per pixel.
+        cross_entropy (`torch.FloatTensor` ()): decoder cross-entropy, mean over the tokens it is taken on.
+        reconstruction (`torch.FloatTensor` (B,C,H,W)): DVAE reconstruction from the relaxed codes.
+        logits (`torch.FloatTensor` (B,L,V)): decoder logits.
+        token_mask (`torch.BoolTensor` (B,L)): MOGENT only: which tokens were masked.
+        tokens, slots, attention, slot_masks: as in [`SlotEncoderOutput`].
+    """
+
+    loss: torch.FloatTensor | None = None
+    dvae_mse: torch.FloatTensor | None = None
+    cross_entropy: torch.FloatTensor | None = None
+    reconstruction: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    token_mask: torch.BoolTensor | None = None
+    tokens: torch.LongTensor | None = None
+    slots: torch.FloatTensor | None = None
+    attention: torch.FloatTensor | None = None
+    slot_masks: torch.FloatTensor | None = None
+
+
+def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, token_mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean cross-entropy of logits (B,L,V) against targets (B,L), over the positions where `token_mask` (B,L) is
+    True, or over all positions when it is None."""
+    losses = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="none")
+    if token_mask is None:
+        return losses.mean()
+    weights = token_mask.flatten().float()
+    return (losses * weights).sum() / weights.sum().clamp_min(1.0)
+
+
+def check_pixel_values(pixel_values, config: SlotTransformerConfig, name: str = "pixel_values") -> None:
+    """Raises a clear error unless `pixel_values` is a float tensor (B,C,H,W) in [0,1] of the config's size."""
+    if not isinstance(pixel_values, torch.Tensor):
+        raise TypeError(f"`{name}` must be a torch.Tensor (B,C,H,W), got {type(pixel_values).__name__}")
+    if not pixel_values.is_floating_point():
+        raise TypeError(f"`{name}` must be a floating-point tensor with values in [0, 1], got {pixel_values.dtype}")
+    expected = (config.num_channels, config.image_size, config.image_size)
+    if pixel_values.ndim != 4 or tuple(pixel_values.shape[1:]) != expected:
+        raise ValueError(
+            f"`{name}` must have shape (B, {', '.join(map(str, expected))}), got {tuple(pixel_values.shape)}"
+        )
+    if pixel_values.numel() and (pixel_values.min() < -1e-3 or pixel_values.max() > 1 + 1e-3):
+        low, high = pixel_values.min().item(), pixel_values.max().item()
+        raise ValueError(f"`{name}` must lie in [0, 1], got values in [{low:.3f}, {high:.3f}]")
+
+
+class SlotTransformerPreTrainedModel(PreTrainedModel):
+    """DVAE + slot encoder + decoder; subclasses set `causal_decoder` and implement `forward`."""
+
+    config_class = SlotTransformerConfig
+    base_model_prefix = "slot_transformer"
+    main_input_name = "pixel_values"
+    input_modalities = "image"
+    _supports_sdpa = True
+    _no_split_modules = ["DecoderBlock"]
+    causal_decoder: bool = False
+    # Positions of the slot encoder's tokens within `position_embedding` (SLATE keeps index 0 for [BOS]).
+    encoder_position_offset: int = 0
+
+    def __init__(self, config: SlotTransformerConfig):
+        super().__init__(config)
+        d_model, num_tokens = config.d_model, config.num_tokens
+        self.dvae = DVAE(config.vocab_size, config.num_channels, config.dvae_hidden_size)
+        # V codes + one special token ([MASK] for MOGENT, [BOS] for SLATE).
+        self.token_embedding = nn.Embedding(config.vocab_size + 1, d_model)
+        self.position_embedding = nn.Parameter(torch.zeros(1, num_tokens + self.encoder_position_offset, d_model))
+        self.embedding_dropout = nn.Dropout(config.dropout)
+        slot_attention = SlotAttention(
+            input_size=d_model,
+            slot_size=config.slot_size,
+            mlp_size=config.slot_mlp_size,
+            num_slots=config.num_slots,
+            num_iterations=config.num_slot_iterations,
+            slot_init=config.slot_init,
+            bilevel_optimization=config.bilevel_optimization,
+            query_noise=config.query_noise,
+            epsilon=config.slot_attention_epsilon,
+        )
+        self.slot_encoder = SlotEncoder(d_model, slot_attention)
+        self.slot_projection = nn.Linear(config.slot_size, d_model, bias=False)
+        self.decoder = TransformerDecoder(
+            d_model=d_model,
+            num_layers=config.num_decoder_layers,
+            num_heads=config.num_heads,
+            mlp_hidden_size=config.mlp_hidden_size,
+            dropout=config.dropout,
+            causal=self.causal_decoder,
+            rope_grid_width=config.tokens_per_side if config.position_encoding == "rope" else None,
+        )
+        self.head = self.build_head(config)
+
+    def build_head(self, config: SlotTransformerConfig) -> nn.Module:
+        return nn.Linear(config.d_model, config.vocab_size, bias=False)
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Conv2d):
+            init.kaiming_normal_(module.weight, nonlinearity="relu")
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, (nn.LayerNorm, nn.GroupNorm)):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, nn.GRUCell):
+            init.xavier_uniform_(module.weight_ih)
+            init.orthogonal_(module.weight_hh)
+            init.zeros_(module.bias_ih)
+            init.zeros_(module.bias_hh)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=1.0)
+        elif isinstance(module, SlotAttention):
+            for name in ("slot_queries", "slot_mu", "slot_log_sigma"):
+                if hasattr(module, name):
+                    init.xavier_uniform_(getattr(module, name))
+        elif isinstance(module, SlotTransformerPreTrainedModel):
+            init.trunc_normal_(module.position_embedding, std=1.0)
+
+    # ---- encoding -------------------------------------------------------------------------------------------
+    def embed_tokens(self, tokens: torch.Tensor, positions: slice) -> torch.Tensor:
+        """tokens (B,T) → dictionary embeddings + the learned positions `positions` (B,T,d), with dropout."""
+        return self.embedding_dropout(self.token_embedding(tokens) + self.position_embedding[:, positions])
+
+    def slots_from_tokens(
+        self, tokens: torch.Tensor, sigma: float = 0.0, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens (B,L) → slots (B,K,slot_size), attention (B,K,L)."""
+        offset = self.encoder_position_offset
+        embeddings = self.embed_tokens(tokens, slice(offset, offset + tokens.shape[1]))
+        return self.slot_encoder(embeddings, sigma=sigma, generator=generator)
+
+    def attention_to_masks(self, attention: torch.Tensor) -> torch.Tensor:
+        """attention (B,K,L) → slot masks (B,K,H,W), bilinear upsampling of the token grid (as SlotDiffusion)."""
+        side = self.config.tokens_per_side
+        grid = attention.unflatten(-1, (side, side))
+        size = (self.config.image_size, self.config.image_size)
+        return F.interpolate(grid, size=size, mode="bilinear", align_corners=False)
+
+    def image_tokens(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Images (B,C,H,W) in [0,1] → DVAE tokens (B,L), argmax codes."""
+        check_pixel_values(pixel_values, self.config)
+        return self.dvae.code_log_probs(pixel_values).argmax(dim=1).flatten(1)
+
+    def encode(
+        self, pixel_values: torch.Tensor, sigma: float = 0.0, generator: torch.Generator | None = None
+    ) -> SlotEncoderOutput:
+        """Images (B,C,H,W) in [0,1] → tokens (B,L), slots (B,K,D), attention (B,K,L), slot masks (B,K,H,W)."""
+        tokens = self.image_tokens(pixel_values)
+        slots, attention = self.slots_from_tokens(tokens, sigma=sigma, generator=generator)
+        return SlotEncoderOutput(tokens, slots, attention, self.attention_to_masks(attention))
+
+    def check_slots(self, slots: torch.Tensor, name: str = "slots") -> None:
+        if not isinstance(slots, torch.Tensor) or slots.ndim != 3 or slots.shape[-1] != self.config.slot_size:
+            shape = tuple(slots.shape) if isinstance(slots, torch.Tensor) else type(slots).__name__
+            raise ValueError(f"`{name}` must be a tensor (B, K, {self.config.slot_size}), got {shape}")
+
+    def slot_kv(self, slots: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Slots (B,K,slot_size) → cross-attention keys/values of every decoder block; reuse across decoding steps."""
+        self.check_slots(slots)
+        return self.decoder.slot_kv(self.slot_projection(slots))
+
+    # ---- decoding -------------------------------------------------------------------------------------------
+    def decode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """DVAE tokens (B,L) long in [0,V) → images (B,C,H,W) (not clamped)."""
+        if tokens.ndim != 2 or tokens.shape[1] != self.config.num_tokens:
+            raise ValueError(f"`tokens` must have shape (B, {self.config.num_tokens}), got {tuple(tokens.shape)}")
+        if tokens.min() < 0 or tokens.max() >= self.config.vocab_size:
+            raise ValueError(
+                f"`tokens` must lie in [0, {self.config.vocab_size}), got [{tokens.min()}, {tokens.max()}]"
+            )
+        side = self.config.tokens_per_side
+        return self.dvae.decode_tokens(tokens.view(-1, side, side))
+
+    def dvae_loss(self, pixel_values: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Relaxed DVAE pass → (per-pixel MSE (), reconstruction (B,C,H,W), argmax tokens (B,L))."""
+        check_pixel_values(pixel_values, self.config)
+        if not tau > 0:
+            raise ValueError(f"`tau` must be > 0, got {tau}")
+        log_probs = self.dvae.code_log_probs(pixel_values)  # (B,V,h,w)
+        reconstruction = self.dvae.decode_codes(self.dvae.relaxed_codes(log_probs, tau))
+        mse = F.mse_loss(reconstruction.float(), pixel_values.float())
+        return mse, reconstruction, log_probs.argmax(dim=1).flatten(1).detach()

@@ -1,0 +1,129 @@
+"""MOGENT (paper §3.2): SLATE's tokenizer and slot encoder with a masked bidirectional transformer decoder,
+trained MaskGIT-style (r ~ U(0,1), ⌈γ(r)·L⌉ tokens masked, cross-entropy on the masked tokens) and decoded by
+iterative parallel decoding (see `MaskGITScheduler` and `MOGENTPipeline`)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel  # noqa: F401  (diffusers' loader looks the base class up by name here)
+from transformers import initialization as init
+
+from .configuration_mogent import MOGENTConfig
+from .modeling_base import SlotTransformerOutput, SlotTransformerPreTrainedModel, token_cross_entropy
+from .modules import random_token_mask
+
+
+class MOGENTModel(SlotTransformerPreTrainedModel):
+    """MOGENT. `forward` computes the training losses; `encode`, `token_logits` and `decode_tokens` are what the
+    pipeline's decoding loop uses.
+
+    Example:
+    ```python
+    >>> import torch
+    >>> from mogent_hf import MOGENTConfig, MOGENTModel
+    >>> model = MOGENTModel(MOGENTConfig.from_preset("tiny"))
+    >>> out = model(torch.rand(2, 3, 32, 32), tau=1.0, sigma=1.0)
+    >>> out.loss.backward()
+    ```
+    """
+
+    config_class = MOGENTConfig
+    config: MOGENTConfig
+    causal_decoder = False
+
+    def __init__(self, config: MOGENTConfig):
+        super().__init__(config)
+        self.post_init()
+
+    def build_head(self, config: MOGENTConfig) -> nn.Module:
+        projection = nn.Linear(config.d_model, config.vocab_size)
+        if not config.head_transform:
+            return projection
+        return nn.Sequential(
+            nn.Linear(config.d_model, config.d_model), nn.GELU(), nn.LayerNorm(config.d_model), projection
+        )
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if module is self.token_embedding and self.config.zero_mask_init:
+            # A slice loses the "already loaded" flag: check it on the whole weight, so a trained row survives reload.
+            if not getattr(module.weight, "_is_hf_initialized", False):
+                init.zeros_(module.weight[self.config.mask_token_id])
+
+    def token_logits(
+        self,
+        tokens: torch.Tensor,
+        slots: torch.Tensor | None = None,
+        slot_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        query_positions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Predicts every token from the partly masked `tokens` (B,L) ([MASK] = `config.mask_token_id`).
+
+        Give `slots` (B,K,slot_size) or their precomputed `slot_kv` (from `slot_kv(slots)`). With
+        `query_positions` (B,M) long, the head runs only there and the result is (B,M,V); else (B,L,V).
+        """
+        if slot_kv is None:
+            slot_kv = self.slot_kv(slots)
+        num_tokens = self.config.num_tokens
+        if tokens.ndim != 2 or tokens.shape[1] != num_tokens:
+            raise ValueError(f"`tokens` must have shape (B, {num_tokens}), got {tuple(tokens.shape)}")
+        if self.config.position_encoding == "rope":
+            hidden = self.embedding_dropout(self.token_embedding(tokens))
+        else:
+            hidden = self.embed_tokens(tokens, slice(0, num_tokens))
+        hidden = self.decoder(hidden, slot_kv)  # (B,L,d)
+        if query_positions is not None:
+            hidden = hidden.gather(1, query_positions[..., None].expand(-1, -1, hidden.shape[-1]))  # (B,M,d)
+        return self.head(hidden)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        tau: float = 1.0,
+        sigma: float = 0.0,
+        token_mask: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        return_dict: bool = True,
+    ) -> SlotTransformerOutput | tuple:
+        """Training pass.
+
+        Args:
+            pixel_values (`torch.FloatTensor` (B,C,H,W)): images in [0,1].
+            tau (`float`): DVAE Gumbel-softmax temperature (annealed 1.0 → 0.1 by the training script).
+            sigma (`float`): scale of the noise on the learned slot queries (annealed 1 → 0).
+            token_mask (`torch.BoolTensor` (B,L), optional): tokens to mask; by default drawn with the training
+                schedule (r ~ U(0,1), ⌈γ(r)·L⌉ masked).
+            generator (`torch.Generator`, optional): for the mask and the slot noise.
+        """
+        dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau)
+        slots, attention = self.slots_from_tokens(tokens, sigma=sigma, generator=generator)
+        if token_mask is None:
+            batch_size, num_tokens = tokens.shape
+            schedule = self.config.mask_schedule
+            token_mask = random_token_mask(batch_size, num_tokens, schedule, generator, device=tokens.device)
+        elif token_mask.shape != tokens.shape or token_mask.dtype != torch.bool:
+            raise ValueError(
+                f"`token_mask` must be a bool tensor {tuple(tokens.shape)}, got {token_mask.dtype} "
+                f"{tuple(token_mask.shape)}"
+            )
+        masked_tokens = tokens.masked_fill(token_mask, self.config.mask_token_id)
+        logits = self.token_logits(masked_tokens, slots)
+        cross_entropy = token_cross_entropy(logits, tokens, token_mask if self.config.loss_on_masked_only else None)
+        output = SlotTransformerOutput(
+            loss=dvae_mse + cross_entropy,
+            dvae_mse=dvae_mse,
+            cross_entropy=cross_entropy,
+            reconstruction=reconstruction,
+            logits=logits,
+            token_mask=token_mask,
+            tokens=tokens,
+            slots=slots,
+            attention=attention,
+            slot_masks=self.attention_to_masks(attention),
+        )
+        return output if return_dict else output.to_tuple()
+
+
+__all__ = ["MOGENTModel"]

@@ -1,0 +1,128 @@
+"""SLATE (Singh et al. 2022), the paper's baseline: the same tokenizer and slot encoder with an autoregressive
+transformer decoder ([BOS] first, teacher-forced next-token cross-entropy on every token). Generation runs one
+token per step, with a KV cache (fast) or re-running the whole prefix every step as the official code does."""
+
+from __future__ import annotations
+
+import torch
+from transformers import PreTrainedModel  # noqa: F401  (diffusers' loader looks the base class up by name here)
+
+from .configuration_mogent import SLATEConfig
+from .modeling_base import SlotTransformerOutput, SlotTransformerPreTrainedModel, token_cross_entropy
+from .modules import sample_tokens
+
+
+class SLATEModel(SlotTransformerPreTrainedModel):
+    """SLATE. `forward` computes the training losses; `generate_tokens` decodes slots into DVAE tokens.
+
+    Example:
+    ```python
+    >>> import torch
+    >>> from mogent_hf import SLATEConfig, SLATEModel
+    >>> model = SLATEModel(SLATEConfig.from_preset("tiny")).eval()
+    >>> slots = model.encode(torch.rand(1, 3, 32, 32)).slots
+    >>> images = model.decode_tokens(model.generate_tokens(slots))
+    ```
+    """
+
+    config_class = SLATEConfig
+    config: SLATEConfig
+    causal_decoder = True
+    encoder_position_offset = 1
+
+    def __init__(self, config: SLATEConfig):
+        super().__init__(config)
+        self.post_init()
+
+    def _decoder_inputs(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
+        """Embeds decoder inputs (B,T) that sit at positions start..start+T-1 of the [BOS]-shifted sequence."""
+        if self.config.position_encoding == "rope":
+            return self.embedding_dropout(self.token_embedding(tokens))
+        return self.embed_tokens(tokens, slice(start, start + tokens.shape[1]))
+
+    def _shifted(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B,T) → [BOS] + tokens[:, :-1]."""
+        bos = tokens.new_full((tokens.shape[0], 1), self.config.bos_token_id)
+        return torch.cat([bos, tokens[:, :-1]], dim=1)
+
+    def token_logits(
+        self,
+        tokens: torch.Tensor,
+        slots: torch.Tensor | None = None,
+        slot_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> torch.Tensor:
+        """Teacher-forced next-token logits (B,L,V): position l predicts token l from [BOS] + tokens[:l]."""
+        if slot_kv is None:
+            slot_kv = self.slot_kv(slots)
+        hidden = self.decoder(self._decoder_inputs(self._shifted(tokens), 0), slot_kv)
+        return self.head(hidden)
+
+    @torch.no_grad()
+    def generate_tokens(
+        self,
+        slots: torch.Tensor,
+        use_cache: bool = True,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Decodes slots (B,K,slot_size) into DVAE tokens (B,L), one token per step.
+
+        `temperature` 0 is greedy (SLATE's argmax); otherwise exact sampling (optionally top-k). `use_cache=False`
+        runs the official SLATE loop: every step re-embeds and re-decodes the whole prefix, recomputes the slots'
+        cross-attention keys/values and applies the head to every prefix position.
+        """
+        self.check_slots(slots)
+        batch_size, num_tokens = slots.shape[0], self.config.num_tokens
+        tokens = slots.new_full((batch_size, num_tokens), self.config.bos_token_id, dtype=torch.long)
+        bos = tokens[:, :1].clone()
+        if use_cache:
+            slot_kv = self.slot_kv(slots)
+            cache = self.decoder.new_cache(batch_size, num_tokens, like=slots)
+            step_input = bos
+            for index in range(num_tokens):
+                hidden = self.decoder(self._decoder_inputs(step_input, index), slot_kv, cache=cache)  # (B,1,d)
+                tokens[:, index], _ = sample_tokens(self.head(hidden[:, -1]), temperature, top_k, generator)
+                step_input = tokens[:, index : index + 1]
+            return tokens
+        for index in range(num_tokens):
+            prefix = torch.cat([bos, tokens[:, :index]], dim=1)  # (B,index+1)
+            logits = self.head(self.decoder(self._decoder_inputs(prefix, 0), self.slot_kv(slots)))  # all positions
+            tokens[:, index], _ = sample_tokens(logits[:, -1], temperature, top_k, generator)
+        return tokens
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        tau: float = 1.0,
+        sigma: float = 0.0,
+        generator: torch.Generator | None = None,
+        return_dict: bool = True,
+    ) -> SlotTransformerOutput | tuple:
+        """Training pass: DVAE MSE + next-token cross-entropy on all L tokens.
+
+        Args:
+            pixel_values (`torch.FloatTensor` (B,C,H,W)): images in [0,1].
+            tau (`float`): DVAE Gumbel-softmax temperature.
+            sigma (`float`): noise scale on learned slot queries (used only with `slot_init="learned_queries"`).
+            generator (`torch.Generator`, optional): for the slot initialisation.
+        """
+        dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau)
+        slots, attention = self.slots_from_tokens(tokens, sigma=sigma, generator=generator)
+        logits = self.token_logits(tokens, slots)
+        cross_entropy = token_cross_entropy(logits, tokens, None)
+        output = SlotTransformerOutput(
+            loss=dvae_mse + cross_entropy,
+            dvae_mse=dvae_mse,
+            cross_entropy=cross_entropy,
+            reconstruction=reconstruction,
+            logits=logits,
+            tokens=tokens,
+            slots=slots,
+            attention=attention,
+            slot_masks=self.attention_to_masks(attention),
+        )
+        return output if return_dict else output.to_tuple()
+
+
+__all__ = ["SLATEModel"]

@@ -1,0 +1,69 @@
+"""SLATE's discrete VAE: a 4×4 stride-4 patch conv tokenizer with a relaxed (Gumbel-softmax) bottleneck.
+
+Layout as the official SLATE `dvae.py`: encoder = patch conv + six 1×1 blocks + 1×1 projection to V logits;
+decoder = 1×1/3×3 blocks and two PixelShuffle(2) stages back to the image size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ConvBlock(nn.Sequential):
+    """Conv (no bias) → GroupNorm(1 group) → ReLU, as SLATE's `Conv2dBlock`."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0):
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False),
+            nn.GroupNorm(1, out_channels),
+            nn.ReLU(),
+        )
+
+
+def _upsample_stage(hidden: int) -> list[nn.Module]:
+    return [
+        ConvBlock(hidden, hidden, 3, padding=1),
+        ConvBlock(hidden, hidden, 1),
+        ConvBlock(hidden, hidden, 1),
+        ConvBlock(hidden, hidden * 4, 1),
+        nn.PixelShuffle(2),
+    ]
+
+
+class DVAE(nn.Module):
+    """Image (B,C,H,W) in [0,1] ↔ V-way code grid (B,V,H/4,W/4)."""
+
+    def __init__(self, vocab_size: int, num_channels: int = 3, hidden_size: int = 64):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.encoder = nn.Sequential(
+            ConvBlock(num_channels, hidden_size, 4, stride=4),
+            *[ConvBlock(hidden_size, hidden_size, 1) for _ in range(6)],
+            nn.Conv2d(hidden_size, vocab_size, 1),
+        )
+        self.decoder = nn.Sequential(
+            ConvBlock(vocab_size, hidden_size, 1),
+            *_upsample_stage(hidden_size),
+            *_upsample_stage(hidden_size),
+            nn.Conv2d(hidden_size, num_channels, 1),
+        )
+
+    def code_log_probs(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B,C,H,W) → log-probabilities over codes (B,V,H/4,W/4)."""
+        return F.log_softmax(self.encoder(pixel_values), dim=1)
+
+    def relaxed_codes(self, log_probs: torch.Tensor, tau: float) -> torch.Tensor:
+        """Gumbel-softmax sample at temperature `tau`: (B,V,h,w) soft one-hot, differentiable."""
+        return F.gumbel_softmax(log_probs, tau=tau, hard=False, dim=1)
+
+    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """(B,V,h,w) one-hot or relaxed codes → image (B,C,4h,4w)."""
+        return self.decoder(codes)
+
+    def decode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Token ids (B,h,w) long → image (B,C,4h,4w)."""
+        dtype = self.decoder[0][0].weight.dtype
+        codes = F.one_hot(tokens, self.vocab_size).permute(0, 3, 1, 2).to(dtype)
+        return self.decoder(codes)

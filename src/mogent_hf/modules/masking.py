@@ -1,0 +1,66 @@
+"""The masking schedule γ and token sampling: the math shared by MOGENT's training and MaskGIT decoding."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def mask_schedule(ratio: torch.Tensor | float, kind: str = "cosine") -> torch.Tensor:
+    """γ(r): the fraction of tokens masked at progress r ∈ [0,1]; γ(0)=1, γ(1)=0, decreasing.
+
+    "cosine": cos(π r / 2) (MaskGIT, the paper); "linear": 1 − r.
+    """
+    ratio = torch.as_tensor(ratio, dtype=torch.float64)
+    if kind == "cosine":
+        return torch.cos(ratio * math.pi / 2)
+    if kind == "linear":
+        return 1.0 - ratio
+    raise ValueError(f"`kind` must be 'cosine' or 'linear', got {kind!r}")
+
+
+def num_masked_tokens(ratio: torch.Tensor, num_tokens: int, kind: str = "cosine") -> torch.Tensor:
+    """Training: ⌈γ(r)·L⌉ tokens masked for each r (B,), at least 1 and at most L → long (B,)."""
+    counts = torch.ceil(mask_schedule(ratio, kind) * num_tokens - 1e-9).long()
+    return counts.clamp(1, num_tokens)
+
+
+def random_token_mask(
+    batch_size: int,
+    num_tokens: int,
+    kind: str = "cosine",
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """MOGENT's training mask: r ~ U(0,1) per image, then ⌈γ(r)·L⌉ positions chosen uniformly. → bool (B,L)."""
+    ratio = torch.rand(batch_size, generator=generator, device=device)
+    counts = num_masked_tokens(ratio, num_tokens, kind).to(device)
+    ranks = torch.rand(batch_size, num_tokens, generator=generator, device=device).argsort(dim=1).argsort(dim=1)
+    return ranks < counts[:, None]
+
+
+def sample_tokens(
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples one token per row of `logits` (..., V) and returns (tokens (...) long, log-prob of each (...)).
+
+    Exact categorical sampling by inverse CDF (one uniform number per row, not Gumbel noise over V); greedy
+    argmax when `temperature` is 0. `top_k` keeps the k most likely codes. Log-probs are those of the
+    temperature-scaled, top-k-filtered distribution (for temperature 0: of the plain softmax).
+    """
+    logits = logits.float()
+    if top_k is not None:
+        if top_k < 1:
+            raise ValueError(f"`top_k` must be >= 1 or None, got {top_k}")
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if temperature == 0:
+        log_probs = logits.log_softmax(dim=-1)
+        tokens = log_probs.argmax(dim=-1)
+    else:
+        log_probs = (logits / temperature).log_softmax(dim=-1)
+        cdf = log_probs.exp().cumsum(dim=-1)
+        uniform = torch.rand(cdf.shape[:-1] + (1,), generator=generator, device=cdf.device) * cdf[..., -1:]
+        tokens = torch.searchsorted(cdf, uniform, right=True).squeeze(-1).clamp_max(logits.shape[-1] - 1)
+    return tokens, log_probs.gather(-1, tokens[..., None]).squeeze(-1)

@@ -1,0 +1,176 @@
+"""Pre-LN transformer decoder conditioned on slots by cross-attention (SLATE's decoder, shared with MOGENT).
+
+Each block: x + SelfAttn(LN(x)) [causal for SLATE, bidirectional for MOGENT, optional 2-D RoPE] →
+x + CrossAttn(LN(x), slots) → x + MLP(LN(x)); a final LayerNorm. Attention runs through
+`F.scaled_dot_product_attention`. For decoding loops the slots' cross-attention K/V are computed once
+(`slot_kv`) and causal decoding keeps a preallocated self-attention K/V cache (`KVCache`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def rotary_tables(
+    positions: torch.Tensor, grid_width: int, head_dim: int, base: float = 10000.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """2-D RoPE for flat token positions (T,) on a grid `grid_width` wide → cos, sin (T, head_dim).
+
+    Half of each head rotates with the token's row, half with its column; dims j and j + head_dim/2 form a pair.
+    """
+    quarter = head_dim // 4
+    freqs = base ** (-torch.arange(quarter, dtype=torch.float32, device=positions.device) / quarter)  # (hd/4,)
+    rows = (positions // grid_width).float()[:, None] * freqs  # (T, hd/4)
+    cols = (positions % grid_width).float()[:, None] * freqs
+    angles = torch.cat([rows, cols], dim=-1)  # (T, hd/2)
+    angles = torch.cat([angles, angles], dim=-1)  # (T, hd)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(states: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Rotates (B,H,T,hd) by the tables of `rotary_tables`."""
+    cos, sin = (table.to(states.dtype) for table in rotary)
+    first, second = states.chunk(2, dim=-1)
+    return states * cos + torch.cat([-second, first], dim=-1) * sin
+
+
+class KVCache:
+    """Preallocated self-attention keys/values of every layer: (B,H,max_length,hd) each, filled left to right."""
+
+    def __init__(self, num_layers: int, batch_size: int, num_heads: int, max_length: int, head_dim: int, like):
+        shape = (batch_size, num_heads, max_length, head_dim)
+        self.keys = [like.new_empty(shape) for _ in range(num_layers)]
+        self.values = [like.new_empty(shape) for _ in range(num_layers)]
+        self.length = 0
+
+    def append(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stores (B,H,T,hd) new keys/values after the first `length` ones; returns all stored so far."""
+        end = self.length + keys.shape[2]
+        self.keys[layer][:, :, self.length : end] = keys
+        self.values[layer][:, :, self.length : end] = values
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+    def advance(self, num_tokens: int) -> None:
+        self.length += num_tokens
+
+
+class MultiHeadAttention(nn.Module):
+    """Bias-free q/k/v/o projections as SLATE's; attention by SDPA."""
+
+    def __init__(self, d_model: int, num_heads: int, dropout: float):
+        super().__init__()
+        self.num_heads, self.head_dim, self.dropout = num_heads, d_model // num_heads, dropout
+        self.project_q = nn.Linear(d_model, d_model, bias=False)
+        self.project_k = nn.Linear(d_model, d_model, bias=False)
+        self.project_v = nn.Linear(d_model, d_model, bias=False)
+        self.project_out = nn.Linear(d_model, d_model, bias=False)
+
+    def split_heads(self, states: torch.Tensor) -> torch.Tensor:
+        batch, length, _ = states.shape  # (B,T,d) → (B,H,T,hd)
+        return states.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """source (B,S,d) → keys, values (B,H,S,hd)."""
+        return self.split_heads(self.project_k(source)), self.split_heads(self.project_v(source))
+
+    def attend(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, causal: bool) -> torch.Tensor:
+        """(B,H,T,hd) queries over (B,H,S,hd) → (B,T,d) projected output."""
+        dropout = self.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout, is_causal=causal)
+        batch, _, length, _ = out.shape
+        return self.project_out(out.transpose(1, 2).reshape(batch, length, -1))
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, d_model: int, num_heads: int, mlp_hidden_size: int, dropout: float, causal: bool):
+        super().__init__()
+        self.causal = causal
+        self.norm_self = nn.LayerNorm(d_model)
+        self.self_attention = MultiHeadAttention(d_model, num_heads, dropout)
+        self.norm_cross = nn.LayerNorm(d_model)
+        self.cross_attention = MultiHeadAttention(d_model, num_heads, dropout)
+        self.norm_mlp = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_hidden_size), nn.ReLU(), nn.Linear(mlp_hidden_size, d_model))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        slot_kv: tuple[torch.Tensor, torch.Tensor],
+        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+    ) -> torch.Tensor:
+        """hidden (B,T,d); slot_kv: keys, values (B,H,K,hd) of this block's cross-attention → (B,T,d)."""
+        # Self-attention
+        normed = self.norm_self(hidden)
+        attn = self.self_attention
+        queries, (keys, values) = attn.split_heads(attn.project_q(normed)), attn.keys_values(normed)
+        if rotary is not None:
+            queries, keys = apply_rotary(queries, rotary), apply_rotary(keys, rotary)
+        causal = self.causal
+        if cache is not None:
+            keys, values = cache.append(layer, keys, values)
+            causal = self.causal and queries.shape[2] > 1
+        hidden = hidden + self.dropout(attn.attend(queries, keys, values, causal))
+        # Cross-attention to the slots
+        cross = self.cross_attention
+        queries = cross.split_heads(cross.project_q(self.norm_cross(hidden)))
+        hidden = hidden + self.dropout(cross.attend(queries, *slot_kv, causal=False))
+        # MLP
+        return hidden + self.dropout(self.mlp(self.norm_mlp(hidden)))
+
+
+class TransformerDecoder(nn.Module):
+    """A stack of `DecoderBlock`s and a final LayerNorm."""
+
+    def __init__(
+        self,
+        d_model: int,
+        num_layers: int,
+        num_heads: int,
+        mlp_hidden_size: int,
+        dropout: float,
+        causal: bool,
+        rope_grid_width: int | None = None,
+    ):
+        super().__init__()
+        self.causal, self.rope_grid_width, self.num_heads = causal, rope_grid_width, num_heads
+        self.blocks = nn.ModuleList(
+            DecoderBlock(d_model, num_heads, mlp_hidden_size, dropout, causal) for _ in range(num_layers)
+        )
+        self.norm = nn.LayerNorm(d_model)
+
+    def slot_kv(self, slots: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Cross-attention keys/values of every block for slots (B,K,d); compute once per image, reuse per step."""
+        return [block.cross_attention.keys_values(slots) for block in self.blocks]
+
+    def new_cache(self, batch_size: int, max_length: int, like: torch.Tensor) -> KVCache:
+        head_dim = self.blocks[0].self_attention.head_dim
+        return KVCache(len(self.blocks), batch_size, self.num_heads, max_length, head_dim, like)
+
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        slot_kv: list[tuple[torch.Tensor, torch.Tensor]],
+        positions: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        """hidden (B,T,d) embedded tokens; positions (T,) flat grid indices, used by RoPE → (B,T,d).
+
+        With `cache`, the T tokens continue the cached sequence and the cache grows by T.
+        """
+        rotary = None
+        if self.rope_grid_width is not None:
+            if positions is None:
+                start = cache.length if cache is not None else 0
+                positions = torch.arange(start, start + hidden.shape[1], device=hidden.device)
+            head_dim = self.blocks[0].self_attention.head_dim
+            rotary = rotary_tables(positions, self.rope_grid_width, head_dim)
+        for layer, (block, kv) in enumerate(zip(self.blocks, slot_kv)):
+            hidden = block(hidden, kv, rotary=rotary, cache=cache, layer=layer)
+        if cache is not None:
+            cache.advance(hidden.shape[1])
+        return self.norm(hidden)

@@ -1,0 +1,21 @@
+"""Test isolation: no network, temporary Hugging Face caches. Set before any Hugging Face library is imported."""
+
+import os
+import tempfile
+
+_HF_TMP = tempfile.mkdtemp(prefix="mogent_hf_tests_")
+os.environ["HF_HOME"] = os.path.join(_HF_TMP, "hf_home")
+os.environ["HF_DATASETS_CACHE"] = os.path.join(_HF_TMP, "datasets")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture
+def images():
+    """A seeded batch of 2 random 32×32 RGB images in [0,1] (the tiny preset's size)."""
+    return torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))

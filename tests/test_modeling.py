@@ -1,0 +1,228 @@
+import math
+
+import pytest
+import torch
+from transformers import AutoModel
+
+from mogent_hf import MOGENTConfig, MOGENTModel, SLATEConfig, SLATEModel
+from mogent_hf.modeling_base import token_cross_entropy
+from mogent_hf.modules import num_masked_tokens, random_token_mask
+
+MODELS = [(MOGENTConfig, MOGENTModel), (SLATEConfig, SLATEModel)]
+
+
+def tiny(model_cls, config_cls, **overrides):
+    torch.manual_seed(0)
+    return model_cls(config_cls.from_preset("tiny", **overrides))
+
+
+@pytest.mark.parametrize("config_cls, model_cls", MODELS)
+def test_forward_output_shapes(config_cls, model_cls, images):
+    model = tiny(model_cls, config_cls)
+    out = model(images, tau=0.5, sigma=0.5)
+    config = model.config
+    assert out.loss.shape == () and torch.isfinite(out.loss)
+    assert torch.allclose(out.loss, out.dvae_mse + out.cross_entropy)
+    assert out.reconstruction.shape == images.shape
+    assert out.logits.shape == (2, config.num_tokens, config.vocab_size)
+    assert out.tokens.shape == (2, config.num_tokens) and out.tokens.dtype == torch.long
+    assert out.slots.shape == (2, config.num_slots, config.slot_size)
+    assert out.slot_masks.shape == (2, config.num_slots, 32, 32)
+    assert torch.allclose(out.slot_masks.sum(1), torch.ones(2, 32, 32), atol=1e-5)
+    encoded = model.eval().encode(images)
+    assert encoded.attention.shape == (2, config.num_slots, config.num_tokens)
+    assert model.decode_tokens(encoded.tokens).shape == images.shape
+
+
+@pytest.mark.parametrize("config_cls, model_cls", MODELS)
+def test_save_and_reload_give_identical_outputs_and_automodel_picks_the_class(config_cls, model_cls, images, tmp_path):
+    model = tiny(model_cls, config_cls, position_encoding="rope").eval()
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    loaded = AutoModel.from_pretrained(tmp_path)
+    assert type(loaded) is model_cls
+    loaded.eval()
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, loaded.state_dict()[name]), name
+    first = model.encode(images, generator=torch.Generator().manual_seed(1))
+    second = loaded.encode(images, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(first.slots, second.slots) and torch.equal(first.slot_masks, second.slot_masks)
+    kv = model.slot_kv(first.slots)
+    if model_cls is MOGENTModel:
+        masked = first.tokens.masked_fill(torch.rand(first.tokens.shape) < 0.5, model.config.mask_token_id)
+        assert torch.equal(model.token_logits(masked, slot_kv=kv), loaded.token_logits(masked, first.slots))
+    else:
+        assert torch.equal(model.generate_tokens(first.slots), loaded.generate_tokens(first.slots))
+
+
+@pytest.mark.parametrize("position_encoding", ["learned", "rope"])
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_slate_kv_cached_generation_equals_uncached(position_encoding, temperature, images):
+    model = tiny(SLATEModel, SLATEConfig, position_encoding=position_encoding).eval()
+    slots = model.encode(images).slots
+    cached = model.generate_tokens(slots, temperature=temperature, generator=torch.Generator().manual_seed(3))
+    uncached = model.generate_tokens(
+        slots, use_cache=False, temperature=temperature, generator=torch.Generator().manual_seed(3)
+    )
+    assert torch.equal(cached, uncached)
+
+
+def test_slate_cached_step_logits_match_teacher_forcing(images):
+    model = tiny(SLATEModel, SLATEConfig).eval()
+    encoded = model.encode(images)
+    tokens = model.generate_tokens(encoded.slots)
+    teacher = model.token_logits(tokens, encoded.slots)  # (B,L,V)
+    assert torch.equal(teacher.argmax(-1), tokens)
+
+
+def test_mask_only_loss_ignores_logits_at_unmasked_positions():
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 16, 10, generator=generator)
+    targets = torch.randint(0, 10, (3, 16), generator=generator)
+    mask = torch.rand(3, 16, generator=generator) < 0.5
+    changed = logits.clone()
+    changed[~mask] = torch.randn(int((~mask).sum()), 10, generator=generator) * 5
+    assert token_cross_entropy(changed, targets, mask) == token_cross_entropy(logits, targets, mask)
+    assert token_cross_entropy(changed, targets, None) != token_cross_entropy(logits, targets, None)
+
+
+@pytest.mark.parametrize("masked_only", [True, False])
+def test_mogent_loss_depends_on_unmasked_logits_only_without_mask_loss(masked_only, images):
+    model = tiny(MOGENTModel, MOGENTConfig, loss_on_masked_only=masked_only, dropout=0.0).eval()
+    token_mask = torch.zeros(2, model.config.num_tokens, dtype=torch.bool)
+    token_mask[:, ::3] = True
+    base = model(images, token_mask=token_mask).cross_entropy
+
+    def perturb_unmasked(module, args, output):
+        return torch.where(token_mask[..., None], output, output + 3 * torch.randn_like(output))
+
+    handle = model.head.register_forward_hook(perturb_unmasked)
+    perturbed = model(images, token_mask=token_mask).cross_entropy
+    handle.remove()
+    assert torch.equal(base, perturbed) == masked_only
+
+
+def test_mask_embedding_is_zero_at_init_and_a_trained_row_survives_reload(images, tmp_path):
+    model = tiny(MOGENTModel, MOGENTConfig)
+    mask_id = model.config.mask_token_id
+    assert torch.count_nonzero(model.token_embedding.weight[mask_id]) == 0
+    assert torch.count_nonzero(model.token_embedding.weight[:mask_id]) > 0
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(3):
+        optimizer.zero_grad()
+        model(images).loss.backward()
+        optimizer.step()
+    trained_row = model.token_embedding.weight[mask_id].detach().clone()
+    assert torch.count_nonzero(trained_row) > 0
+    model.save_pretrained(tmp_path)
+    reloaded = MOGENTModel.from_pretrained(tmp_path)
+    assert torch.equal(reloaded.token_embedding.weight[mask_id], trained_row)
+    nonzero = tiny(MOGENTModel, MOGENTConfig, zero_mask_init=False).token_embedding.weight[mask_id]
+    assert torch.count_nonzero(nonzero) > 0
+
+
+def test_training_mask_rate_has_mean_064_and_ceil_cosine_counts():
+    num_tokens = 256
+    mask = random_token_mask(20000, num_tokens, generator=torch.Generator().manual_seed(0))
+    rate = mask.float().mean(1)
+    assert abs(rate.mean().item() - 2 / math.pi) < 0.02  # E[cos(πr/2)] = 2/π ≈ 0.64
+    ratios = torch.tensor([0.0, 0.1, 0.5, 0.9, 0.999])
+    expected = [max(1, math.ceil(math.cos(math.pi * r / 2) * num_tokens - 1e-9)) for r in ratios.tolist()]
+    assert num_masked_tokens(ratios, num_tokens).tolist() == expected
+    assert set(mask.sum(1).tolist()) <= set(range(1, num_tokens + 1))
+
+
+def test_random_token_mask_counts_follow_the_drawn_ratio():
+    generator = torch.Generator().manual_seed(5)
+    mask = random_token_mask(64, 100, generator=generator)
+    replay = torch.Generator().manual_seed(5)
+    ratio = torch.rand(64, generator=replay)
+    assert torch.equal(mask.sum(1), num_masked_tokens(ratio, 100))
+
+
+def test_learned_query_slots_are_deterministic_at_sigma_zero_and_noisy_above(images):
+    model = tiny(MOGENTModel, MOGENTConfig).eval()
+    assert torch.equal(model.encode(images).slots, model.encode(images).slots)
+    assert not torch.equal(model.encode(images, sigma=0.5).slots, model.encode(images, sigma=0.5).slots)
+    relative = tiny(MOGENTModel, MOGENTConfig, query_noise="relative").eval()
+    assert not torch.equal(relative.encode(images, sigma=0.5).slots, relative.encode(images, sigma=0.5).slots)
+
+
+def test_gaussian_slot_init_differs_per_call_and_repeats_with_a_seed(images):
+    model = tiny(SLATEModel, SLATEConfig).eval()
+    assert not torch.equal(model.encode(images).slots, model.encode(images).slots)
+    seeded = [model.encode(images, generator=torch.Generator().manual_seed(7)).slots for _ in range(2)]
+    assert torch.equal(*seeded)
+
+
+def test_bilevel_optimization_sends_gradient_to_queries_only_through_the_last_iteration(images):
+    model = tiny(MOGENTModel, MOGENTConfig).eval()
+    slot_attention = model.slot_encoder.slot_attention
+    tokens = model.image_tokens(images)
+    slots, _ = model.slots_from_tokens(tokens)
+    slots.sum().backward()
+    with_trick = slot_attention.slot_queries.grad.clone()
+    model.zero_grad()
+    slot_attention.bilevel_optimization = False
+    model.slots_from_tokens(tokens)[0].sum().backward()
+    assert with_trick.abs().sum() > 0 and not torch.allclose(with_trick, slot_attention.slot_queries.grad)
+
+
+@pytest.mark.parametrize("config_cls, model_cls", MODELS)
+def test_loss_falls_by_half_when_overfitting_one_tiny_batch(config_cls, model_cls, images):
+    model = tiny(model_cls, config_cls, dropout=0.0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(200):
+        optimizer.zero_grad()
+        loss = model(images, tau=0.5, generator=generator).loss
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert sum(losses[-10:]) / 10 < 0.5 * sum(losses[:10]) / 10
+
+
+@pytest.mark.parametrize("config_cls, model_cls", MODELS)
+def test_seeded_forward_repeats(config_cls, model_cls, images):
+    model = tiny(model_cls, config_cls).eval()
+    first = model(images, sigma=0.3, generator=torch.Generator().manual_seed(2))
+    second = model(images, sigma=0.3, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(first.logits, second.logits)
+
+
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        (torch.rand(2, 3, 28, 28), ValueError, "pixel_values.*shape"),
+        (torch.rand(2, 1, 32, 32), ValueError, "pixel_values.*shape"),
+        (torch.rand(3, 32, 32), ValueError, "pixel_values.*shape"),
+        (torch.rand(2, 3, 32, 32) * 255, ValueError, r"pixel_values.*\[0, 1\]"),
+        (torch.randint(0, 255, (2, 3, 32, 32)), TypeError, "pixel_values.*floating"),
+        ("image.png", TypeError, "pixel_values.*Tensor"),
+    ],
+)
+@pytest.mark.parametrize("config_cls, model_cls", MODELS)
+def test_bad_pixel_values_raise_clear_errors(config_cls, model_cls, bad, error, match):
+    model = tiny(model_cls, config_cls)
+    with pytest.raises(error, match=match):
+        model(bad)
+    with pytest.raises(error, match=match):
+        model.encode(bad)
+
+
+def test_bad_slots_tokens_and_arguments_raise_clear_errors(images):
+    mogent = tiny(MOGENTModel, MOGENTConfig)
+    slate = tiny(SLATEModel, SLATEConfig)
+    with pytest.raises(ValueError, match="slots.*32"):
+        slate.generate_tokens(torch.rand(1, 3, 16))
+    with pytest.raises(ValueError, match="tokens.*64"):
+        mogent.decode_tokens(torch.zeros(1, 10, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"tokens.*\[0, 32\)"):
+        mogent.decode_tokens(torch.full((1, 64), 40))
+    with pytest.raises(ValueError, match="tokens"):
+        mogent.token_logits(torch.zeros(1, 10, dtype=torch.long), torch.rand(1, 3, 32))
+    with pytest.raises(ValueError, match="tau"):
+        mogent(images, tau=0.0)
+    with pytest.raises(ValueError, match="token_mask"):
+        mogent(images, token_mask=torch.zeros(2, 5, dtype=torch.bool))

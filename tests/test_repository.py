@@ -1,0 +1,11 @@
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)
+    test_command = next(command for command in commands if "pytest" in command)
+    assert test_command in (ROOT / ".ci/run").read_text().splitlines()
