@@ -7,14 +7,22 @@ from .configuration_mogent import MOGENTConfig, SLATEConfig, SlotTransformerConf
 from .modeling_base import SlotEncoderOutput, SlotTransformerOutput
 from .modeling_mogent import MOGENTModel
 from .modeling_slate import SLATEModel
+from .scheduling_maskgit import MaskGITScheduler
 
 AutoConfig.register("mogent", MOGENTConfig, exist_ok=True)
 AutoConfig.register("slate", SLATEConfig, exist_ok=True)
 AutoModel.register(MOGENTConfig, MOGENTModel, exist_ok=True)
 AutoModel.register(SLATEConfig, SLATEModel, exist_ok=True)
 
+from .pipelines import ConceptLibrary, MOGENTPipeline, SLATEPipeline, SlotPipelineOutput  # noqa: E402
+
 __version__ = "0.1.0"
 __all__ = [
+    "ConceptLibrary",
+    "MaskGITScheduler",
+    "MOGENTPipeline",
+    "SLATEPipeline",
+    "SlotPipelineOutput",
     "MOGENTConfig",
     "MOGENTModel",
     "SLATEConfig",

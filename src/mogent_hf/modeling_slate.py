@@ -64,30 +64,38 @@ class SLATEModel(SlotTransformerPreTrainedModel):
         use_cache: bool = True,
         temperature: float = 0.0,
         top_k: int | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        prefix: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Decodes slots (B,K,slot_size) into DVAE tokens (B,L), one token per step.
 
-        `temperature` 0 is greedy (SLATE's argmax); otherwise exact sampling (optionally top-k). `use_cache=False`
-        runs the official SLATE loop: every step re-embeds and re-decodes the whole prefix, recomputes the slots'
-        cross-attention keys/values and applies the head to every prefix position.
+        `temperature` 0 is greedy (SLATE's argmax); otherwise exact sampling (optionally top-k). `prefix` (B,P)
+        holds given first tokens (raster order) that generation continues from. `use_cache=False` runs the official
+        SLATE loop: every step re-embeds and re-decodes the whole prefix, recomputes the slots' cross-attention
+        keys/values and applies the head to every prefix position.
         """
         self.check_slots(slots)
         batch_size, num_tokens = slots.shape[0], self.config.num_tokens
         tokens = slots.new_full((batch_size, num_tokens), self.config.bos_token_id, dtype=torch.long)
         bos = tokens[:, :1].clone()
+        start = 0
+        if prefix is not None:
+            if prefix.ndim != 2 or prefix.shape[0] != batch_size or prefix.shape[1] > num_tokens:
+                raise ValueError(f"`prefix` must be (B={batch_size}, P<={num_tokens}), got {tuple(prefix.shape)}")
+            start = prefix.shape[1]
+            tokens[:, :start] = prefix
         if use_cache:
             slot_kv = self.slot_kv(slots)
             cache = self.decoder.new_cache(batch_size, num_tokens, like=slots)
-            step_input = bos
-            for index in range(num_tokens):
-                hidden = self.decoder(self._decoder_inputs(step_input, index), slot_kv, cache=cache)  # (B,1,d)
+            step_input = torch.cat([bos, tokens[:, :start]], dim=1)  # [BOS] + prefix, then one token a step
+            for index in range(start, num_tokens):
+                hidden = self.decoder(self._decoder_inputs(step_input, cache.length), slot_kv, cache=cache)
                 tokens[:, index], _ = sample_tokens(self.head(hidden[:, -1]), temperature, top_k, generator)
                 step_input = tokens[:, index : index + 1]
             return tokens
-        for index in range(num_tokens):
-            prefix = torch.cat([bos, tokens[:, :index]], dim=1)  # (B,index+1)
-            logits = self.head(self.decoder(self._decoder_inputs(prefix, 0), self.slot_kv(slots)))  # all positions
+        for index in range(start, num_tokens):
+            sequence = torch.cat([bos, tokens[:, :index]], dim=1)  # (B,index+1)
+            logits = self.head(self.decoder(self._decoder_inputs(sequence, 0), self.slot_kv(slots)))  # all positions
             tokens[:, index], _ = sample_tokens(logits[:, -1], temperature, top_k, generator)
         return tokens
 

@@ -1,7 +1,7 @@
 """Parts shared by MOGENT and SLATE: DVAE tokenizer, slot encoder, transformer decoder, masking schedule."""
 
 from .dvae import DVAE
-from .masking import mask_schedule, num_masked_tokens, random_token_mask, sample_tokens
+from .masking import gaussian, mask_schedule, num_masked_tokens, random_token_mask, sample_tokens, uniform
 from .slot_attention import SlotAttention, SlotEncoder
 from .transformer import KVCache, TransformerDecoder
 
@@ -11,8 +11,10 @@ __all__ = [
     "SlotAttention",
     "SlotEncoder",
     "TransformerDecoder",
+    "gaussian",
     "mask_schedule",
     "num_masked_tokens",
     "random_token_mask",
     "sample_tokens",
+    "uniform",
 ]

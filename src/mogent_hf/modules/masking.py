@@ -1,4 +1,5 @@
-"""The masking schedule γ and token sampling: the math shared by MOGENT's training and MaskGIT decoding."""
+"""The masking schedule γ, token sampling and seeded random numbers: the math shared by MOGENT's training and
+MaskGIT decoding."""
 
 from __future__ import annotations
 
@@ -26,6 +27,38 @@ def num_masked_tokens(ratio: torch.Tensor, num_tokens: int, kind: str = "cosine"
     return counts.clamp(1, num_tokens)
 
 
+def uniform(
+    shape: tuple[int, ...],
+    generator: torch.Generator | list[torch.Generator] | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """U(0,1) numbers of `shape`, drawn on each generator's own device and moved to `device`.
+
+    A list of generators (one per row of the batch, `shape[0]` of them) draws each row from its own generator, so
+    an image's randomness does not depend on the other images of the batch.
+    """
+    if isinstance(generator, list):
+        if len(generator) != shape[0]:
+            raise ValueError(f"`generator` list must have one generator per image ({shape[0]}), got {len(generator)}")
+        return torch.stack([uniform(tuple(shape[1:]), g, device) for g in generator])
+    source = generator.device if generator is not None else device
+    return torch.rand(shape, generator=generator, device=source).to(device)
+
+
+def gaussian(
+    shape: tuple[int, ...],
+    generator: torch.Generator | list[torch.Generator] | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """N(0,1) numbers of `shape`; generators handled as in `uniform`."""
+    if isinstance(generator, list):
+        if len(generator) != shape[0]:
+            raise ValueError(f"`generator` list must have one generator per image ({shape[0]}), got {len(generator)}")
+        return torch.stack([gaussian(tuple(shape[1:]), g, device) for g in generator])
+    source = generator.device if generator is not None else device
+    return torch.randn(shape, generator=generator, device=source).to(device)
+
+
 def random_token_mask(
     batch_size: int,
     num_tokens: int,
@@ -34,20 +67,24 @@ def random_token_mask(
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """MOGENT's training mask: r ~ U(0,1) per image, then ⌈γ(r)·L⌉ positions chosen uniformly. → bool (B,L)."""
-    ratio = torch.rand(batch_size, generator=generator, device=device)
+    ratio = uniform((batch_size,), generator, device)
     counts = num_masked_tokens(ratio, num_tokens, kind).to(device)
-    ranks = torch.rand(batch_size, num_tokens, generator=generator, device=device).argsort(dim=1).argsort(dim=1)
+    ranks = uniform((batch_size, num_tokens), generator, device).argsort(dim=1).argsort(dim=1)
     return ranks < counts[:, None]
 
 
 def sample_tokens(
-    logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | list[torch.Generator] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples one token per row of `logits` (..., V) and returns (tokens (...) long, log-prob of each (...)).
 
     Exact categorical sampling by inverse CDF (one uniform number per row, not Gumbel noise over V); greedy
     argmax when `temperature` is 0. `top_k` keeps the k most likely codes. Log-probs are those of the
-    temperature-scaled, top-k-filtered distribution (for temperature 0: of the plain softmax).
+    temperature-scaled, top-k-filtered distribution (for temperature 0: of the plain softmax). A list of generators
+    gives one per row of the leading dimension.
     """
     logits = logits.float()
     if top_k is not None:
@@ -61,6 +98,6 @@ def sample_tokens(
     else:
         log_probs = (logits / temperature).log_softmax(dim=-1)
         cdf = log_probs.exp().cumsum(dim=-1)
-        uniform = torch.rand(cdf.shape[:-1] + (1,), generator=generator, device=cdf.device) * cdf[..., -1:]
-        tokens = torch.searchsorted(cdf, uniform, right=True).squeeze(-1).clamp_max(logits.shape[-1] - 1)
+        draws = uniform(tuple(cdf.shape[:-1]) + (1,), generator, cdf.device) * cdf[..., -1:]
+        tokens = torch.searchsorted(cdf, draws, right=True).squeeze(-1).clamp_max(logits.shape[-1] - 1)
     return tokens, log_probs.gather(-1, tokens[..., None]).squeeze(-1)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .masking import gaussian
+
 
 class SlotAttention(nn.Module):
     """Iterative attention from K slots over N inputs; softmax over slots, weighted mean over inputs."""
@@ -50,12 +52,12 @@ class SlotAttention(nn.Module):
         if self.slot_init == "gaussian":
             mu, log_sigma = self.slot_mu, self.slot_log_sigma
             shape = (batch_size, self.num_slots, self.slot_size)
-            noise = torch.randn(shape, generator=generator, device=mu.device).to(mu.dtype)
+            noise = gaussian(shape, generator, mu.device).to(mu.dtype)
             return mu + log_sigma.exp() * noise
         queries = self.slot_queries.expand(batch_size, -1, -1)
         if sigma == 0:
             return queries
-        noise = torch.randn(queries.shape, generator=generator, device=queries.device).to(queries.dtype)
+        noise = gaussian(tuple(queries.shape), generator, queries.device).to(queries.dtype)
         scale = queries.detach() if self.query_noise == "relative" else 1.0
         return queries + sigma * noise * scale
 

@@ -1,0 +1,141 @@
+"""MOGENTPipeline: images or slots → MaskGIT iterative decoding → images (reconstruct, generate, compose, edit)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from diffusers import DiffusionPipeline
+
+from mogent_hf.modeling_mogent import MOGENTModel
+from mogent_hf.scheduling_maskgit import MaskGITScheduler
+
+from .pipeline_utils import ImageInput, SlotPipelineMixin, SlotPipelineOutput
+
+
+class MOGENTPipeline(SlotPipelineMixin, DiffusionPipeline):
+    r"""Object-centric scene generation and editing with MOGENT.
+
+    Components: `model` ([`MOGENTModel`]) and `scheduler` ([`MaskGITScheduler`]).
+
+    Example:
+    ```python
+    >>> from mogent_hf import MOGENTPipeline
+    >>> pipe = MOGENTPipeline.from_pretrained("checkpoints/mogent-small")   # a directory or a Hub id
+    >>> labels = pipe.segment(images)                                    # (B,H,W) slot index per pixel
+    >>> recon = pipe(images=images, mask_ratio=0.5).images               # keep half of the tokens
+    ```
+    """
+
+    model_cpu_offload_seq = "model"
+    _callback_tensor_inputs = ["tokens"]
+
+    def __init__(self, model: MOGENTModel, scheduler: MaskGITScheduler):
+        super().__init__()
+        self.register_modules(model=model, scheduler=scheduler)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        images: ImageInput | None = None,
+        slots: torch.Tensor | None = None,
+        num_inference_steps: int = 20,
+        mask_ratio: float = 1.0,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+    ) -> SlotPipelineOutput | tuple:
+        """Decodes images from `images` (reconstruction) or from `slots` (generation from an empty canvas).
+
+        Args:
+            images: PIL image(s), arrays (B,H,W,3) or a tensor (B,3,H,W) in [0,1]; encoded into slots and tokens.
+            slots (`torch.FloatTensor` (B,K,D)): decode these instead (all tokens start masked).
+            num_inference_steps (`int`): T, MaskGIT steps (20 in the paper).
+            mask_ratio (`float`): with `images`, the fraction of their tokens re-masked (drawn at random) and
+                decoded; the rest are kept. 1.0 decodes everything from the image's slots.
+            temperature (`float`): logit temperature of the token sampler (0 = argmax). top_k (`int`, optional).
+            generator: a `torch.Generator` or one per image, for the masked positions and the sampler.
+            output_type (`str`): "pil", "np" (B,H,W,3) or "pt" (B,3,H,W), values in [0,1].
+            callback_on_step_end: `fn(pipe, step, timestep, {"tokens": ...})` → dict; may replace "tokens".
+        """
+        self.check_steps(num_inference_steps)
+        if (images is None) == (slots is None):
+            raise ValueError("give exactly one of `images` (reconstruction) or `slots` (generation)")
+        slot_masks = None
+        if images is not None:
+            encoded = self.encode(images)
+            slots, slot_masks, tokens = encoded.slots, encoded.slot_masks, encoded.tokens
+            self.check_generator(generator, tokens.shape[0])
+            region = self.random_keep_mask(tokens.shape[0], tokens.shape[1], mask_ratio, generator)
+        else:
+            self.model.check_slots(slots)
+            slots = slots.to(self._execution_device, self.model.dtype)
+            self.check_generator(generator, slots.shape[0])
+            tokens = torch.zeros(
+                slots.shape[0], self.model.config.num_tokens, dtype=torch.long, device=self._execution_device
+            )
+            region = torch.ones_like(tokens, dtype=torch.bool)
+        tokens = self._inpaint(
+            tokens,
+            region,
+            slots,
+            num_inference_steps,
+            temperature,
+            top_k,
+            generator,
+            callback_on_step_end,
+            callback_on_step_end_tensor_inputs or ["tokens"],
+        )
+        return self.finish(tokens, slots, slot_masks, output_type, return_dict)
+
+    def _inpaint(
+        self,
+        tokens: torch.Tensor,
+        region: torch.Tensor,
+        slots: torch.Tensor,
+        num_inference_steps: int = 20,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator=None,
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: tuple[str, ...] = ("tokens",),
+    ) -> torch.Tensor:
+        """MaskGIT loop: tokens (B,L) with `region` (B,L) bool re-masked → fully decoded tokens (B,L)."""
+        self.check_steps(num_inference_steps)
+        mask_id = self.model.config.mask_token_id
+        tokens = tokens.masked_fill(region.to(tokens.device), mask_id)
+        num_masked_start = region.sum(1)
+        slot_kv = self.model.slot_kv(slots)  # once per image, reused by every step
+        self.scheduler.set_timesteps(num_inference_steps, device=tokens.device)
+        for step in self.progress_bar(self.scheduler.timesteps):
+            masked = tokens == mask_id
+            counts = masked.sum(1)
+            query_positions = None
+            if bool((counts == counts[0]).all()) and counts[0] > 0:
+                # Same number masked in every image: run the head on the masked positions only.
+                query_positions = masked.int().argsort(dim=1, descending=True, stable=True)[:, : int(counts[0])]
+            logits = self.model.token_logits(tokens, slot_kv=slot_kv, query_positions=query_positions)
+            tokens = self.scheduler.step(
+                logits,
+                step,
+                tokens,
+                num_masked_start=num_masked_start,
+                query_positions=query_positions,
+                temperature=temperature,
+                top_k=top_k,
+                generator=generator,
+            ).prev_sample
+            if callback_on_step_end is not None:
+                local = {"tokens": tokens}
+                outputs = callback_on_step_end(
+                    self, int(step), step, {k: local[k] for k in callback_on_step_end_tensor_inputs}
+                )
+                tokens = outputs.pop("tokens", tokens)
+        return tokens
+
+
+__all__ = ["MOGENTPipeline"]

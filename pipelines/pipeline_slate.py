@@ -1,0 +1,94 @@
+"""SLATEPipeline: the same interface as MOGENTPipeline, decoding autoregressively (one token per step)."""
+
+from __future__ import annotations
+
+import torch
+from diffusers import DiffusionPipeline
+
+from mogent_hf.modeling_slate import SLATEModel
+
+from .pipeline_utils import ImageInput, SlotPipelineMixin, SlotPipelineOutput
+
+
+class SLATEPipeline(SlotPipelineMixin, DiffusionPipeline):
+    r"""Object-centric generation with the SLATE baseline. Component: `model` ([`SLATEModel`]).
+
+    Decoding uses the KV cache unless `use_cache=False` (the official SLATE loop, which the paper timed). An
+    autoregressive model cannot fill holes, so edits and reconstructions with `mask_ratio` > 0 redraw the image
+    from the first re-masked token on (in raster order), keeping the tokens before it.
+    """
+
+    model_cpu_offload_seq = "model"
+
+    def __init__(self, model: SLATEModel):
+        super().__init__()
+        self.register_modules(model=model)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        images: ImageInput | None = None,
+        slots: torch.Tensor | None = None,
+        mask_ratio: float = 1.0,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        use_cache: bool = True,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+    ) -> SlotPipelineOutput | tuple:
+        """Decodes images from `images` (keeping the first (1 − mask_ratio)·L tokens) or from `slots`.
+
+        `temperature` 0 is SLATE's greedy decoding; see [`MOGENTPipeline.__call__`] for the other arguments.
+        """
+        if (images is None) == (slots is None):
+            raise ValueError("give exactly one of `images` (reconstruction) or `slots` (generation)")
+        if not 0.0 <= mask_ratio <= 1.0:
+            raise ValueError(f"`mask_ratio` must be in [0, 1], got {mask_ratio}")
+        slot_masks = None
+        if images is not None:
+            encoded = self.encode(images, generator=generator if not isinstance(generator, list) else None)
+            slots, slot_masks, tokens = encoded.slots, encoded.slot_masks, encoded.tokens
+            num_tokens = tokens.shape[1]
+            region = torch.arange(num_tokens, device=tokens.device) >= num_tokens - round(mask_ratio * num_tokens)
+            region = region.expand_as(tokens)
+        else:
+            self.model.check_slots(slots)
+            slots = slots.to(self._execution_device, self.model.dtype)
+            tokens = torch.zeros(
+                slots.shape[0], self.model.config.num_tokens, dtype=torch.long, device=self._execution_device
+            )
+            region = torch.ones_like(tokens, dtype=torch.bool)
+        self.check_generator(generator, tokens.shape[0])
+        tokens = self._inpaint(
+            tokens, region, slots, temperature=temperature, top_k=top_k, use_cache=use_cache, generator=generator
+        )
+        return self.finish(tokens, slots, slot_masks, output_type, return_dict)
+
+    def _inpaint(
+        self,
+        tokens,
+        region,
+        slots,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        use_cache: bool = True,
+        generator=None,
+    ) -> torch.Tensor:
+        """Keeps the tokens before the batch's earliest `region` (B,L) position and generates the rest."""
+        num_tokens = tokens.shape[1]
+        first = torch.where(
+            region.any(1), region.int().argmax(1), torch.full_like(region[:, 0], num_tokens, dtype=torch.long)
+        )
+        prefix_length = int(first.min())
+        return self.model.generate_tokens(
+            slots,
+            use_cache=use_cache,
+            temperature=temperature,
+            top_k=top_k,
+            generator=generator,
+            prefix=tokens[:, :prefix_length],
+        )
+
+
+__all__ = ["SLATEPipeline"]

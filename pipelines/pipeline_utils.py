@@ -1,0 +1,273 @@
+"""What MOGENTPipeline and SLATEPipeline share: image input checks, encoding, segmentation, scene composition and
+editing by slot surgery, output post-processing, and loading from a Hub id. The two pipelines differ only in how
+tokens are decoded from slots (`_decode`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import huggingface_hub
+import numpy as np
+import PIL.Image
+import torch
+import torch.nn.functional as F
+from diffusers import DiffusionPipeline
+from diffusers.image_processor import VaeImageProcessor
+from diffusers.utils import BaseOutput
+
+from mogent_hf.modeling_base import SlotEncoderOutput, check_pixel_values
+from mogent_hf.modules.masking import uniform
+
+from .concept_library import ConceptLibrary
+
+ImageInput = torch.Tensor | np.ndarray | PIL.Image.Image | list
+
+
+@dataclass
+class SlotPipelineOutput(BaseOutput):
+    """
+    Args:
+        images: decoded images, a list of PIL images, an array (B,H,W,3) or a tensor (B,3,H,W) in [0,1].
+        tokens (`torch.LongTensor` (B,L)): the decoded DVAE tokens.
+        slots (`torch.FloatTensor` (B,K,D)): the slots that conditioned the decoding.
+        slot_masks (`torch.FloatTensor` (B,K,H,W), optional): slot attention of the input images, when there were any.
+    """
+
+    images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
+    tokens: torch.LongTensor
+    slots: torch.FloatTensor
+    slot_masks: torch.FloatTensor | None = None
+
+
+class SlotPipelineMixin:
+    """Methods of both pipelines; the class using it is a `DiffusionPipeline` with a `model` component."""
+
+    image_processor = VaeImageProcessor(vae_scale_factor=1, do_normalize=False)
+
+    @classmethod
+    def download(cls, pretrained_model_name, **kwargs) -> str:
+        """Fetches a Hub repo (diffusers 0.42 cannot resolve components from outside diffusers/transformers by
+        itself); honours `cache_dir`, `revision`, `token`, `local_files_only`, `force_download` and HF_HUB_OFFLINE."""
+        names = ("cache_dir", "revision", "token", "local_files_only", "force_download", "proxies")
+        return huggingface_hub.snapshot_download(
+            pretrained_model_name, **{name: kwargs[name] for name in names if kwargs.get(name) is not None}
+        )
+
+    # ---- inputs ---------------------------------------------------------------------------------------------
+    def prepare_images(self, images: ImageInput, name: str = "images") -> torch.Tensor:
+        """PIL image(s), uint8/float arrays (H,W,3) or (B,H,W,3), or a tensor (B,3,H,W) in [0,1] → checked float
+        tensor (B,3,H,W) on the model's device and dtype. Nothing is resized: a wrong size is an error."""
+        if isinstance(images, PIL.Image.Image):
+            images = [images]
+        if isinstance(images, list) and images and isinstance(images[0], PIL.Image.Image):
+            images = np.stack([np.asarray(image.convert("RGB")) for image in images])
+        if isinstance(images, np.ndarray):
+            if images.ndim == 3:
+                images = images[None]
+            if images.ndim != 4:
+                raise ValueError(f"`{name}` as an array must be (H,W,C) or (B,H,W,C), got shape {images.shape}")
+            scale = 255.0 if images.dtype == np.uint8 else 1.0
+            images = torch.from_numpy(images.astype(np.float32) / scale).permute(0, 3, 1, 2)
+        if isinstance(images, torch.Tensor) and images.ndim == 3:
+            images = images[None]
+        check_pixel_values(images, self.model.config, name)
+        return images.to(self._execution_device, self.model.dtype)
+
+    def check_generator(self, generator, batch_size: int) -> None:
+        if isinstance(generator, list) and len(generator) != batch_size:
+            raise ValueError(
+                f"`generator` list must have {batch_size} generators (one per image), got {len(generator)}"
+            )
+
+    # ---- encoding -------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, images: ImageInput, generator: torch.Generator | None = None) -> SlotEncoderOutput:
+        """Images → tokens (B,L), slots (B,K,D), attention (B,K,L), slot masks (B,K,H,W) (learned queries at σ=0;
+        SLATE's Gaussian initialisation draws from `generator`)."""
+        pixel_values = self.prepare_images(images)
+        self.check_generator(generator, pixel_values.shape[0])
+        return self.model.encode(pixel_values, generator=generator)
+
+    @torch.no_grad()
+    def segment(self, images: ImageInput, generator: torch.Generator | None = None) -> torch.LongTensor:
+        """Images → label maps (B,H,W): for each pixel the slot with the largest (upsampled) attention."""
+        return self.encode(images, generator=generator).slot_masks.argmax(dim=1)
+
+    def token_regions(self, slot_masks: torch.Tensor, slot_index: torch.Tensor) -> torch.Tensor:
+        """bool (B,L): tokens whose 4×4 patch holds a pixel labelled `slot_index[b]` (argmax of slot_masks (B,K,H,W)).
+        """
+        labels = slot_masks.argmax(dim=1)  # (B,H,W)
+        hits = (labels == slot_index.to(labels.device)[:, None, None]).float()[:, None]
+        return F.max_pool2d(hits, kernel_size=4).flatten(1) > 0
+
+    # ---- outputs --------------------------------------------------------------------------------------------
+    def finish(self, tokens, slots, slot_masks, output_type: str, return_dict: bool):
+        if output_type not in ("pil", "np", "pt"):
+            raise ValueError(f"`output_type` must be 'pil', 'np' or 'pt', got {output_type!r}")
+        images = self.model.decode_tokens(tokens).float().clamp(0, 1)
+        images = self.image_processor.postprocess(images, output_type=output_type)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (images,)
+        return SlotPipelineOutput(images=images, tokens=tokens, slots=slots, slot_masks=slot_masks)
+
+    def check_steps(self, num_inference_steps) -> None:
+        if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+            raise ValueError(f"`num_inference_steps` must be an integer >= 1, got {num_inference_steps!r}")
+
+    # ---- composition ----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def build_concept_library(
+        self, images_or_dataset, num_concepts: int | None = None, batch_size: int = 32, seed: int = 0
+    ) -> ConceptLibrary:
+        """Slots of every image → k-means concepts (cosine distance: k-means on unit-normalised slots).
+
+        `images_or_dataset`: a tensor (N,3,H,W), a list of images, or an iterable of batches (tensors, or dicts
+        with "pixel_values" or "image"). `num_concepts` defaults to the number of slots K.
+        """
+        if isinstance(images_or_dataset, torch.Tensor | np.ndarray):
+            batches = [
+                images_or_dataset[start : start + batch_size] for start in range(0, len(images_or_dataset), batch_size)
+            ]
+        elif (
+            isinstance(images_or_dataset, list)
+            and images_or_dataset
+            and isinstance(images_or_dataset[0], PIL.Image.Image)
+        ):
+            batches = [
+                images_or_dataset[start : start + batch_size] for start in range(0, len(images_or_dataset), batch_size)
+            ]
+        else:
+            batches = images_or_dataset
+        generator = torch.Generator().manual_seed(seed)
+        slots = []
+        for batch in batches:
+            if isinstance(batch, dict):
+                batch = batch["pixel_values"] if "pixel_values" in batch else batch["image"]
+            slots.append(self.encode(batch, generator=generator).slots.float().cpu().flatten(0, 1))
+        if not slots:
+            raise ValueError("`images_or_dataset` is empty: no slots to cluster")
+        return ConceptLibrary.fit(torch.cat(slots), num_concepts or self.model.config.num_slots, seed=seed)
+
+    @torch.no_grad()
+    def compose(
+        self,
+        num_images: int,
+        library: ConceptLibrary | str,
+        generator: torch.Generator | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        **decode_kwargs,
+    ):
+        """New scenes: each takes K distinct concepts of `library` (a library or its file) and one random slot of
+        each, then decodes from an empty canvas."""
+        if isinstance(library, str):
+            library = ConceptLibrary.load(library)
+        if library.slot_size != self.model.config.slot_size:
+            raise ValueError(
+                f"`library` holds slots of size {library.slot_size}, the model's are {self.model.config.slot_size}"
+            )
+        slots = library.sample(num_images, self.model.config.num_slots, generator=generator)
+        return self(
+            slots=slots.to(self._execution_device, self.model.dtype),
+            generator=generator,
+            output_type=output_type,
+            return_dict=return_dict,
+            **decode_kwargs,
+        )
+
+    @torch.no_grad()
+    def compose_by_shuffling(
+        self, images: ImageInput, output_type: str = "pil", return_dict: bool = True, **decode_kwargs
+    ):
+        """SlotDiffusion's protocol: slot i of image b comes from image (b + i) mod B; decode from an empty canvas."""
+        encoded = self.encode(images, generator=decode_kwargs.get("generator"))
+        slots = torch.stack([encoded.slots[:, i].roll(-i, dims=0) for i in range(encoded.slots.shape[1])], dim=1)
+        return self(slots=slots, output_type=output_type, return_dict=return_dict, **decode_kwargs)
+
+    # ---- editing --------------------------------------------------------------------------------------------
+    def check_slot_index(self, index, name: str) -> int:
+        num_slots = self.model.config.num_slots
+        if not isinstance(index, int) or not 0 <= index < num_slots:
+            raise ValueError(f"`{name}` must be a slot index in [0, {num_slots}), got {index!r}")
+        return index
+
+    @torch.no_grad()
+    def edit(
+        self,
+        images_a: ImageInput,
+        images_b: ImageInput,
+        swap: list[tuple[int, int]],
+        output_type: str = "pil",
+        return_dict: bool = True,
+        **decode_kwargs,
+    ):
+        """Swaps slot i of each image of `images_a` with slot j of the same-index image of `images_b`, for every
+        (i, j) in `swap`, and redraws both: tokens whose patch overlaps the old or the new object's mask are
+        re-masked and inpainted; every other token is kept. Returns images_a edited, then images_b edited (2B)."""
+        first, second = self.encode(images_a), self.encode(images_b)
+        if first.slots.shape[0] != second.slots.shape[0]:
+            raise ValueError(
+                f"`images_a` and `images_b` must have the same batch size, got "
+                f"{first.slots.shape[0]} and {second.slots.shape[0]}"
+            )
+        if not swap:
+            raise ValueError("`swap` must list at least one (slot of a, slot of b) pair")
+        batch = first.slots.shape[0]
+        slots = torch.cat([first.slots, second.slots]).clone()  # (2B,K,D)
+        tokens = torch.cat([first.tokens, second.tokens])
+        region = torch.zeros_like(tokens, dtype=torch.bool)
+        masks_a, masks_b = first.slot_masks, second.slot_masks
+        for i, j in swap:
+            i, j = self.check_slot_index(i, "swap[][0]"), self.check_slot_index(j, "swap[][1]")
+            slots[:batch, i], slots[batch:, j] = second.slots[:, j], first.slots[:, i]
+            index_a, index_b = torch.full((batch,), i), torch.full((batch,), j)
+            both = self.token_regions(masks_a, index_a) | self.token_regions(masks_b, index_b)
+            region |= torch.cat([both, both])
+        return self.inpaint(
+            tokens, region, slots, torch.cat([masks_a, masks_b]), output_type, return_dict, **decode_kwargs
+        )
+
+    @torch.no_grad()
+    def remove(
+        self,
+        images: ImageInput,
+        slot_index: int,
+        background_slot: int | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        **decode_kwargs,
+    ):
+        """Removes the object of slot `slot_index`: its slot is replaced by the background slot (by default the slot
+        covering the most pixels of each image) and the tokens under its mask are inpainted."""
+        encoded = self.encode(images)
+        self.check_slot_index(slot_index, "slot_index")
+        batch = encoded.slots.shape[0]
+        if background_slot is None:
+            background = encoded.slot_masks.argmax(1).flatten(1)
+            background = F.one_hot(background, encoded.slots.shape[1]).sum(1).argmax(1)  # (B,)
+        else:
+            background = torch.full((batch,), self.check_slot_index(background_slot, "background_slot"))
+        rows = torch.arange(batch)
+        slots = encoded.slots.clone()
+        slots[:, slot_index] = encoded.slots[rows, background.to(slots.device)]
+        region = self.token_regions(encoded.slot_masks, torch.full((batch,), slot_index))
+        return self.inpaint(
+            encoded.tokens, region, slots, encoded.slot_masks, output_type, return_dict, **decode_kwargs
+        )
+
+    def inpaint(self, tokens, region, slots, slot_masks, output_type, return_dict, **decode_kwargs):
+        """Decodes `slots` keeping `tokens` outside `region` (B,L) bool; a model-specific `_inpaint`."""
+        new_tokens = self._inpaint(tokens, region, slots, **decode_kwargs)
+        return self.finish(new_tokens, slots, slot_masks, output_type, return_dict)
+
+    def random_keep_mask(self, batch_size: int, num_tokens: int, mask_ratio: float, generator) -> torch.Tensor:
+        """bool (B,L): True at round(mask_ratio·L) positions drawn uniformly per image."""
+        if not 0.0 <= mask_ratio <= 1.0:
+            raise ValueError(f"`mask_ratio` must be in [0, 1], got {mask_ratio}")
+        count = round(mask_ratio * num_tokens)
+        ranks = uniform((batch_size, num_tokens), generator, self._execution_device).argsort(1).argsort(1)
+        return ranks < count
+
+
+__all__ = ["DiffusionPipeline", "SlotPipelineMixin", "SlotPipelineOutput"]
