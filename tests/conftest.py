@@ -19,3 +19,27 @@ import torch  # noqa: E402
 def images():
     """A seeded batch of 2 random 32×32 RGB images in [0,1] (the tiny preset's size)."""
     return torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope="session")
+def fake_hub():
+    """A loopback Hub on a free port for the whole session; yields it with `endpoint` set."""
+    from fake_hub import FakeHub
+
+    hub = FakeHub().start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def hub_env(fake_hub, tmp_path):
+    """Environment for a fresh Python process that talks to the fake Hub with its own cache."""
+    env = dict(os.environ)
+    env.update(
+        HF_ENDPOINT=fake_hub.endpoint,
+        HF_TOKEN="test-token",
+        HF_HOME=str(tmp_path / "hf_home"),
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_OFFLINE="0",
+    )
+    return env

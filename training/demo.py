@@ -7,30 +7,21 @@ import time
 
 import torch
 
-from mogent_hf import MOGENTConfig, MOGENTModel, SLATEConfig, SLATEModel
-from mogent_hf.modules import mask_schedule
+from mogent_hf import (
+    MaskGITScheduler,
+    MOGENTConfig,
+    MOGENTModel,
+    MOGENTPipeline,
+    SLATEConfig,
+    SLATEModel,
+    SLATEPipeline,
+)
 
 PAPER_PARAMETERS = {("SLATE", "3dshapes"): "3.6M", ("MOGENT", "3dshapes"): "3.7M"}
 
 
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
-
-
-def maskgit_decode(model: MOGENTModel, slots: torch.Tensor, steps: int = 8) -> torch.Tensor:
-    """Minimal greedy MaskGIT loop (the pipeline's scheduler does this properly): slots (B,K,D) → tokens (B,L)."""
-    batch, num_tokens = slots.shape[0], model.config.num_tokens
-    tokens = torch.full((batch, num_tokens), model.config.mask_token_id)
-    slot_kv = model.slot_kv(slots)
-    for step in range(steps):
-        log_probs = model.token_logits(tokens, slot_kv=slot_kv).log_softmax(-1)
-        confidence, prediction = log_probs.max(-1)
-        masked = tokens == model.config.mask_token_id
-        confidence = confidence.masked_fill(~masked, float("inf"))
-        keep_masked = int(mask_schedule((step + 1) / steps) * num_tokens)
-        remask = confidence.argsort(dim=1)[:, :keep_masked]
-        tokens = torch.where(masked, prediction, tokens).scatter(1, remask, model.config.mask_token_id)
-    return tokens
 
 
 def main() -> None:
@@ -57,10 +48,12 @@ def main() -> None:
                     f"{output.dvae_mse.item():.4f}, CE {output.cross_entropy.item():.4f})"
                 )
         model.eval()
-        with torch.no_grad():
-            slots = model.encode(images).slots
-            tokens = maskgit_decode(model, slots) if name == "MOGENT" else model.generate_tokens(slots)
-            decoded = model.decode_tokens(tokens)
+        if name == "MOGENT":
+            pipe = MOGENTPipeline(model=model, scheduler=MaskGITScheduler(mask_token_id=model.config.mask_token_id))
+        else:
+            pipe = SLATEPipeline(model=model)
+        pipe.set_progress_bar_config(disable=True)
+        decoded = pipe(images=images, output_type="pt").images  # encode → slots → decode from an empty canvas
         print(f"{name} tiny: 20 train steps + decode of {tuple(decoded.shape)} in {time.perf_counter() - start:.1f} s")
 
 
