@@ -94,7 +94,7 @@ class SlotPipelineMixin:
         return self.encode(images, generator=generator).slot_masks.argmax(dim=1)
 
     def token_regions(self, slot_masks: torch.Tensor, slot_index: torch.Tensor) -> torch.Tensor:
-        """bool (B,L): tokens whose 4×4 patch holds a pixel labelled `slot_index[b]` (argmax of slot_masks (B,K,H,W))."""
+        """bool (B,L): tokens whose 4×4 patch holds a pixel of slot `slot_index[b]` in argmax(slot_masks (B,K,H,W))."""
         labels = slot_masks.argmax(dim=1)  # (B,H,W)
         hits = (labels == slot_index.to(labels.device)[:, None, None]).float()[:, None]
         return F.max_pool2d(hits, kernel_size=4).flatten(1) > 0
