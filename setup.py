@@ -9,7 +9,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     package_dir={"": "src", "mogent_hf.pipelines": "pipelines"},
-    packages=["mogent_hf", "mogent_hf.modules", "mogent_hf.pipelines"],
+    packages=["mogent_hf", "mogent_hf.data", "mogent_hf.modules", "mogent_hf.pipelines"],
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.4",
@@ -27,6 +27,6 @@ setup(
         "training": ["accelerate>=1.0", "datasets>=4.0", "jinja2"],
         "metrics": ["evaluate>=0.4", "datasets>=4.0"],
         "data": ["datasets>=4.0", "h5py"],
-        "dev": ["pytest", "ruff", "accelerate>=1.0", "datasets>=4.0", "evaluate>=0.4", "h5py", "jinja2"],
+        "dev": ["pytest", "ruff", "accelerate>=1.0", "datasets>=4.0", "evaluate>=0.4", "h5py", "jinja2", "pandas"],
     },
 )

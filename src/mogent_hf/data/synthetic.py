@@ -1,0 +1,96 @@
+"""Synthetic scenes as `datasets.DatasetDict`s (columns `image`, `mask` (mode L) + labels), written in the Hub's
+parquet layout (`data/{split}-00000-of-00001.parquet` + a dataset card) and pushable with `push_to_hub`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+import numpy as np
+import PIL.Image
+
+from .render import RENDERERS, SHAPES3D_FACTORS, check_resolution
+
+TEST_SEED_OFFSET = 1_000_003  # test scenes come from another seed stream than training scenes
+
+
+def _features(kind: str) -> datasets.Features:
+    columns = {"image": datasets.Image(), "mask": datasets.Image(mode="L")}
+    if kind == "clevr":
+        columns.update(num_objects=datasets.Value("int32"), visible_objects=datasets.Value("int32"))
+    else:
+        columns.update({name: datasets.Value("int32") for name in SHAPES3D_FACTORS})
+    return datasets.Features(columns)
+
+
+def scene_record(kind: str, seed: int, index: int, resolution: int, **render_kwargs) -> dict:
+    """One row: PIL image, PIL mask (mode L) and the scalar labels."""
+    if kind not in RENDERERS:
+        raise ValueError(f"`kind` must be one of {tuple(RENDERERS)}, got {kind!r}")
+    scene = RENDERERS[kind](seed, index, resolution, **render_kwargs)
+    labels = {key: value for key, value in scene.labels.items() if np.isscalar(value)}
+    return {"image": PIL.Image.fromarray(scene.image), "mask": PIL.Image.fromarray(scene.mask, mode="L"), **labels}
+
+
+def _generate(kind, seed, start, count, resolution, render_kwargs):
+    for index in range(start, start + count):
+        yield scene_record(kind, seed, index, resolution, **render_kwargs)
+
+
+def make_synthetic_dataset(
+    kind: str, num_train: int, num_test: int, resolution: int = 64, seed: int = 0, **render_kwargs
+) -> datasets.DatasetDict:
+    """Renders `num_train` + `num_test` scenes of `kind` ("clevr" or "shapes3d") into a DatasetDict.
+
+    Train scenes are indices 0..num_train-1 of `seed`; test scenes use seed + TEST_SEED_OFFSET (clevr) or the
+    indices after the training ones (shapes3d), so the splits never share a scene.
+    """
+    if kind not in RENDERERS:
+        raise ValueError(f"`kind` must be one of {tuple(RENDERERS)}, got {kind!r}")
+    check_resolution(resolution)
+    if kind == "shapes3d" and resolution != 64:
+        raise ValueError(f"`resolution` of shapes3d is 64 (as DeepMind's dataset), got {resolution}")
+    features = _features(kind)
+    test_seed, test_start = (seed + TEST_SEED_OFFSET, 0) if kind == "clevr" else (seed, num_train)
+    splits = {"train": (seed, 0, num_train), "test": (test_seed, test_start, num_test)}
+    return datasets.DatasetDict(
+        {
+            split: datasets.Dataset.from_generator(
+                _generate,
+                gen_kwargs=dict(
+                    kind=kind,
+                    seed=split_seed,
+                    start=start,
+                    count=count,
+                    resolution=resolution,
+                    render_kwargs=render_kwargs,
+                ),  # fmt: skip
+                features=features,
+            )
+            for split, (split_seed, start, count) in splits.items()
+            if count > 0
+        }
+    )
+
+
+def save_as_hub_layout(dataset: datasets.DatasetDict, out_dir: str | Path, card: str | None = None) -> Path:
+    """Writes `data/{split}-00000-of-00001.parquet` per split (the layout `push_to_hub` makes), plus README.md."""
+    out_dir = Path(out_dir)
+    (out_dir / "data").mkdir(parents=True, exist_ok=True)
+    for split, part in dataset.items():
+        part.to_parquet(str(out_dir / "data" / f"{split}-00000-of-00001.parquet"))
+    if card is not None:
+        (out_dir / "README.md").write_text(card)
+    return out_dir
+
+
+def dataset_card(kind: str, resolution: int, seed: int, num_rows: dict[str, int]) -> str:
+    """The dataset card rendered from hub_cards/dataset_card.md."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    template = Path(__file__).resolve().parents[3] / "hub_cards" / "dataset_card.md"
+    if not template.exists():
+        raise FileNotFoundError(f"dataset card template not found at {template}")
+    data = DatasetCardData(license="mit", task_categories=["image-segmentation"], tags=["object-centric", kind])
+    return str(DatasetCard.from_template(data, template_path=str(template), kind=kind, resolution=resolution,
+                                         seed=seed, num_rows=num_rows))  # fmt: skip
