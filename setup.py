@@ -9,7 +9,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     package_dir={"": "src", "mogent_hf.pipelines": "pipelines"},
-    packages=["mogent_hf", "mogent_hf.data", "mogent_hf.modules", "mogent_hf.pipelines"],
+    packages=["mogent_hf", "mogent_hf.data", "mogent_hf.metrics", "mogent_hf.modules", "mogent_hf.pipelines"],
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.4",
