@@ -9,3 +9,10 @@ def test_ci_runs_exactly_the_readme_test_command():
     commands = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)
     test_command = next(command for command in commands if "pytest" in command)
     assert test_command in (ROOT / ".ci/run").read_text().splitlines()
+
+
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    readme = (ROOT / "README.md").read_text()
+    for code in re.findall(r"```python\n(.*?)```", readme, flags=re.S):
+        exec(compile(code, "README.md", "exec"), {})
