@@ -33,6 +33,7 @@ CLEVR_COLOURS = {
 CLEVR_SHAPES = ("sphere", "cube", "cylinder")
 CLEVR_SIZES = {"small": 0.35, "large": 0.7}
 CLEVR_MATERIALS = ("rubber", "metal")
+SIZE_NAMES, COLOUR_NAMES = tuple(CLEVR_SIZES), tuple(CLEVR_COLOURS)
 SHAPES3D_SHAPES = ("cube", "cylinder", "sphere", "capsule")
 SHAPES3D_FACTORS = {"floor_hue": 10, "wall_hue": 10, "object_hue": 10, "scale": 8, "shape": 4, "orientation": 15}
 SHAPES3D_SIZE = int(np.prod(list(SHAPES3D_FACTORS.values())))  # 480,000 as the real dataset
@@ -150,7 +151,7 @@ def render_clevr(
         for _attempt in range(30):
             depth = rng.uniform(0.0, 1.0)  # 0 = far, 1 = near
             scale = 0.55 + 0.45 * depth  # perspective: nearer is larger and lower
-            size = str(rng.choice(list(CLEVR_SIZES)))
+            size = SIZE_NAMES[rng.integers(2)]
             radius = CLEVR_SIZES[size] * 0.15 * scale
             cy, cx = 0.35 + 0.55 * depth, rng.uniform(0.1, 0.9)
             if all(abs(cx - x) > 0.7 * (radius + r) or abs(cy - y) > 0.7 * (radius + r) for y, x, r in placed):
@@ -161,10 +162,10 @@ def render_clevr(
                 cy=cy,
                 cx=cx,
                 radius=radius,
-                shape=str(rng.choice(CLEVR_SHAPES)),
+                shape=CLEVR_SHAPES[rng.integers(3)],
                 size=size,
-                color=str(rng.choice(list(CLEVR_COLOURS))),
-                material=str(rng.choice(CLEVR_MATERIALS)),
+                color=COLOUR_NAMES[rng.integers(8)],
+                material=CLEVR_MATERIALS[rng.integers(2)],
             )
         )
     objects.sort(key=lambda item: item["cy"])  # far (high on screen) first; nearer ones occlude them
@@ -177,7 +178,7 @@ def render_clevr(
         _draw_object(image, mask, item["shape"], item["cy"], item["cx"], item["radius"], colour, metal,
                      object_id, resolution, simple)  # fmt: skip
     if not simple:
-        image += rng.normal(0, 0.01, image.shape).astype(np.float32)
+        image += 0.01 * rng.standard_normal(image.shape, dtype=np.float32)
     visible = np.unique(mask)
     labels = dict(
         num_objects=count,
