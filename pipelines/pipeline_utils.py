@@ -124,18 +124,10 @@ class SlotPipelineMixin:
         `images_or_dataset`: a tensor (N,3,H,W), a list of images, or an iterable of batches (tensors, or dicts
         with "pixel_values" or "image"). `num_concepts` defaults to the number of slots K.
         """
-        if isinstance(images_or_dataset, torch.Tensor | np.ndarray):
-            batches = [
-                images_or_dataset[start : start + batch_size] for start in range(0, len(images_or_dataset), batch_size)
-            ]
-        elif (
-            isinstance(images_or_dataset, list)
-            and images_or_dataset
-            and isinstance(images_or_dataset[0], PIL.Image.Image)
-        ):
-            batches = [
-                images_or_dataset[start : start + batch_size] for start in range(0, len(images_or_dataset), batch_size)
-            ]
+        items = images_or_dataset
+        is_pil_list = isinstance(items, list) and bool(items) and isinstance(items[0], PIL.Image.Image)
+        if isinstance(items, torch.Tensor | np.ndarray) or is_pil_list:
+            batches = [items[start : start + batch_size] for start in range(0, len(items), batch_size)]
         else:
             batches = images_or_dataset
         generator = torch.Generator().manual_seed(seed)
