@@ -27,22 +27,25 @@ def num_masked_tokens(ratio: torch.Tensor, num_tokens: int, kind: str = "cosine"
     return counts.clamp(1, num_tokens)
 
 
+def _draw(draw, shape: tuple[int, ...], generator, device) -> torch.Tensor:
+    """`draw(shape)` (torch.rand or torch.randn) on each generator's own device, moved to `device`; a list of
+    generators draws row b (of `shape[0]`) from generator b."""
+    if isinstance(generator, list):
+        if len(generator) != shape[0]:
+            raise ValueError(f"`generator` list must have one generator per image ({shape[0]}), got {len(generator)}")
+        return torch.stack([_draw(draw, tuple(shape[1:]), g, device) for g in generator])
+    source = generator.device if generator is not None else device
+    return draw(shape, generator=generator, device=source).to(device)
+
+
 def uniform(
     shape: tuple[int, ...],
     generator: torch.Generator | list[torch.Generator] | None = None,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
-    """U(0,1) numbers of `shape`, drawn on each generator's own device and moved to `device`.
-
-    A list of generators (one per row of the batch, `shape[0]` of them) draws each row from its own generator, so
-    an image's randomness does not depend on the other images of the batch.
-    """
-    if isinstance(generator, list):
-        if len(generator) != shape[0]:
-            raise ValueError(f"`generator` list must have one generator per image ({shape[0]}), got {len(generator)}")
-        return torch.stack([uniform(tuple(shape[1:]), g, device) for g in generator])
-    source = generator.device if generator is not None else device
-    return torch.rand(shape, generator=generator, device=source).to(device)
+    """U(0,1) numbers of `shape`. A list of generators (one per row of the batch) draws each row from its own
+    generator, so an image's randomness does not depend on the other images of the batch."""
+    return _draw(torch.rand, shape, generator, device)
 
 
 def gaussian(
@@ -51,12 +54,7 @@ def gaussian(
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """N(0,1) numbers of `shape`; generators handled as in `uniform`."""
-    if isinstance(generator, list):
-        if len(generator) != shape[0]:
-            raise ValueError(f"`generator` list must have one generator per image ({shape[0]}), got {len(generator)}")
-        return torch.stack([gaussian(tuple(shape[1:]), g, device) for g in generator])
-    source = generator.device if generator is not None else device
-    return torch.randn(shape, generator=generator, device=source).to(device)
+    return _draw(torch.randn, shape, generator, device)
 
 
 def random_token_mask(
