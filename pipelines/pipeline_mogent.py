@@ -63,22 +63,7 @@ class MOGENTPipeline(SlotPipelineMixin, DiffusionPipeline):
             callback_on_step_end: `fn(pipe, step, timestep, {"tokens": ...})` → dict; may replace "tokens".
         """
         self.check_steps(num_inference_steps)
-        if (images is None) == (slots is None):
-            raise ValueError("give exactly one of `images` (reconstruction) or `slots` (generation)")
-        slot_masks = None
-        if images is not None:
-            encoded = self.encode(images)
-            slots, slot_masks, tokens = encoded.slots, encoded.slot_masks, encoded.tokens
-            self.check_generator(generator, tokens.shape[0])
-            region = self.random_keep_mask(tokens.shape[0], tokens.shape[1], mask_ratio, generator)
-        else:
-            self.model.check_slots(slots)
-            slots = slots.to(self._execution_device, self.model.dtype)
-            self.check_generator(generator, slots.shape[0])
-            tokens = torch.zeros(
-                slots.shape[0], self.model.config.num_tokens, dtype=torch.long, device=self._execution_device
-            )
-            region = torch.ones_like(tokens, dtype=torch.bool)
+        tokens, region, slots, slot_masks = self.prepare_decoding(images, slots, mask_ratio, generator)
         tokens = self._inpaint(
             tokens,
             region,
@@ -91,6 +76,10 @@ class MOGENTPipeline(SlotPipelineMixin, DiffusionPipeline):
             callback_on_step_end_tensor_inputs or ["tokens"],
         )
         return self.finish(tokens, slots, slot_masks, output_type, return_dict)
+
+    def reconstruction_region(self, tokens: torch.Tensor, mask_ratio: float, generator) -> torch.Tensor:
+        """Re-masks round(mask_ratio·L) tokens drawn at random per image."""
+        return self.random_keep_mask(tokens.shape[0], tokens.shape[1], mask_ratio, generator)
 
     def _inpaint(
         self,

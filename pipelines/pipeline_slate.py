@@ -41,29 +41,20 @@ class SLATEPipeline(SlotPipelineMixin, DiffusionPipeline):
 
         `temperature` 0 is SLATE's greedy decoding; see [`MOGENTPipeline.__call__`] for the other arguments.
         """
-        if (images is None) == (slots is None):
-            raise ValueError("give exactly one of `images` (reconstruction) or `slots` (generation)")
-        if not 0.0 <= mask_ratio <= 1.0:
-            raise ValueError(f"`mask_ratio` must be in [0, 1], got {mask_ratio}")
-        slot_masks = None
-        if images is not None:
-            encoded = self.encode(images, generator=generator if not isinstance(generator, list) else None)
-            slots, slot_masks, tokens = encoded.slots, encoded.slot_masks, encoded.tokens
-            num_tokens = tokens.shape[1]
-            region = torch.arange(num_tokens, device=tokens.device) >= num_tokens - round(mask_ratio * num_tokens)
-            region = region.expand_as(tokens)
-        else:
-            self.model.check_slots(slots)
-            slots = slots.to(self._execution_device, self.model.dtype)
-            tokens = torch.zeros(
-                slots.shape[0], self.model.config.num_tokens, dtype=torch.long, device=self._execution_device
-            )
-            region = torch.ones_like(tokens, dtype=torch.bool)
-        self.check_generator(generator, tokens.shape[0])
+        encode_generator = None if isinstance(generator, list) else generator
+        tokens, region, slots, slot_masks = self.prepare_decoding(
+            images, slots, mask_ratio, generator, encode_generator
+        )
         tokens = self._inpaint(
             tokens, region, slots, temperature=temperature, top_k=top_k, use_cache=use_cache, generator=generator
         )
         return self.finish(tokens, slots, slot_masks, output_type, return_dict)
+
+    def reconstruction_region(self, tokens: torch.Tensor, mask_ratio: float, generator) -> torch.Tensor:
+        """Re-masks the last round(mask_ratio·L) tokens (raster order): an autoregressive model continues a prefix."""
+        num_tokens = tokens.shape[1]
+        region = torch.arange(num_tokens, device=tokens.device) >= num_tokens - round(mask_ratio * num_tokens)
+        return region.expand_as(tokens)
 
     def _inpaint(
         self,

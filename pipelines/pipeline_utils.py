@@ -99,6 +99,27 @@ class SlotPipelineMixin:
         hits = (labels == slot_index.to(labels.device)[:, None, None]).float()[:, None]
         return F.max_pool2d(hits, kernel_size=4).flatten(1) > 0
 
+    def prepare_decoding(self, images, slots, mask_ratio: float, generator, encode_generator=None):
+        """Checks `__call__`'s inputs → tokens (B,L), region to decode (B,L) bool, slots (B,K,D), slot masks or None.
+
+        From images: their tokens, with the model-specific `reconstruction_region` re-masked; from slots: an empty
+        canvas, all of it to decode."""
+        if (images is None) == (slots is None):
+            raise ValueError("give exactly one of `images` (reconstruction) or `slots` (generation)")
+        if not 0.0 <= mask_ratio <= 1.0:
+            raise ValueError(f"`mask_ratio` must be in [0, 1], got {mask_ratio}")
+        if images is not None:
+            encoded = self.encode(images, generator=encode_generator)
+            self.check_generator(generator, encoded.tokens.shape[0])
+            region = self.reconstruction_region(encoded.tokens, mask_ratio, generator)
+            return encoded.tokens, region, encoded.slots, encoded.slot_masks
+        self.model.check_slots(slots)
+        slots = slots.to(self._execution_device, self.model.dtype)
+        self.check_generator(generator, slots.shape[0])
+        num_tokens = self.model.config.num_tokens
+        tokens = torch.zeros(slots.shape[0], num_tokens, dtype=torch.long, device=self._execution_device)
+        return tokens, torch.ones_like(tokens, dtype=torch.bool), slots, None
+
     # ---- outputs --------------------------------------------------------------------------------------------
     def finish(self, tokens, slots, slot_masks, output_type: str, return_dict: bool):
         if output_type not in ("pil", "np", "pt"):
@@ -254,8 +275,6 @@ class SlotPipelineMixin:
 
     def random_keep_mask(self, batch_size: int, num_tokens: int, mask_ratio: float, generator) -> torch.Tensor:
         """bool (B,L): True at round(mask_ratio·L) positions drawn uniformly per image."""
-        if not 0.0 <= mask_ratio <= 1.0:
-            raise ValueError(f"`mask_ratio` must be in [0, 1], got {mask_ratio}")
         count = round(mask_ratio * num_tokens)
         ranks = uniform((batch_size, num_tokens), generator, self._execution_device).argsort(1).argsort(1)
         return ranks < count
