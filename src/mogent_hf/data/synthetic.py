@@ -8,10 +8,12 @@ from pathlib import Path
 import datasets
 import numpy as np
 import PIL.Image
+import torch
 
-from .render import RENDERERS, SHAPES3D_FACTORS, check_resolution
+from .render import RENDERERS, SHAPES3D_FACTORS, SHAPES3D_SIZE, check_resolution
 
 TEST_SEED_OFFSET = 1_000_003  # test scenes come from another seed stream than training scenes
+SHAPES3D_TEST_START = 400_000  # SyntheticScenes: shapes3d test scenes are the last 80,000 of the 480,000
 
 
 def _features(kind: str) -> datasets.Features:
@@ -94,3 +96,34 @@ def dataset_card(kind: str, resolution: int, seed: int, num_rows: dict[str, int]
     data = DatasetCardData(license="mit", task_categories=["image-segmentation"], tags=["object-centric", kind])
     return str(DatasetCard.from_template(data, template_path=str(template), kind=kind, resolution=resolution,
                                          seed=seed, num_rows=num_rows))  # fmt: skip
+
+
+class SyntheticScenes(torch.utils.data.Dataset):
+    """`num_scenes` scenes of `kind` rendered on the fly (no files): row i is scene i of the split's seed stream,
+    {"image": uint8 (H,W,3), "mask": uint8 (H,W)}. The "test" split never shares a scene with "train": clevr test
+    scenes come from seed + TEST_SEED_OFFSET (as `make_synthetic_dataset`), shapes3d test scenes are the indices
+    from SHAPES3D_TEST_START on (training uses at most the indices before it)."""
+
+    def __init__(self, kind: str, num_scenes: int, resolution: int = 64, seed: int = 0, split: str = "train",
+                 **render_kwargs):  # fmt: skip
+        if kind not in RENDERERS:
+            raise ValueError(f"`kind` must be one of {tuple(RENDERERS)}, got {kind!r}")
+        if split not in ("train", "test"):
+            raise ValueError(f"`split` must be 'train' or 'test', got {split!r}")
+        check_resolution(resolution)
+        self.kind, self.num_scenes, self.resolution, self.render_kwargs = kind, num_scenes, resolution, render_kwargs
+        limit = SHAPES3D_TEST_START if split == "train" else SHAPES3D_SIZE - SHAPES3D_TEST_START
+        if kind == "shapes3d" and num_scenes > limit:
+            raise ValueError(f"`num_scenes` of the shapes3d {split} split is at most {limit}, got {num_scenes}")
+        self.seed, self.start = seed, 0
+        if split == "test":
+            self.seed, self.start = (seed + TEST_SEED_OFFSET, 0) if kind == "clevr" else (seed, SHAPES3D_TEST_START)
+
+    def __len__(self) -> int:
+        return self.num_scenes
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.num_scenes:
+            raise IndexError(f"scene index {index} out of range for {self.num_scenes} scenes")
+        scene = RENDERERS[self.kind](self.seed, self.start + index, self.resolution, **self.render_kwargs)
+        return {"image": scene.image, "mask": scene.mask}

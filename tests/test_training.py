@@ -1,0 +1,273 @@
+"""training/train.py and mogent_hf.training_utils: schedules, data order, atomic checkpoints, exact resume, DDP,
+push to the Hub with a model card, and early errors on bad arguments."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mogent_hf.training_utils import (
+    PlateauHalver,
+    StepBatchSampler,
+    codes_in_use,
+    cosine_anneal,
+    finalize_checkpoint,
+    linear_warmup,
+    list_checkpoints,
+    partial_checkpoint_dir,
+    prune_checkpoints,
+    resolve_num_steps,
+    slot_usage,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "training"))
+import train  # noqa: E402
+
+# A fast tiny run: absolute warm-up/annealing so that runs of different lengths share their schedules.
+TINY = ["--preset", "tiny", "--synthetic", "clevr", "--num_train_scenes", "64", "--num_validation_scenes", "8",
+        "--train_batch_size", "4", "--lr_warmup_steps", "3", "--annealing_steps", "5", "--num_grid_images", "2",
+        "--seed", "3"]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    PartialState._reset_state()
+
+
+def run(output_dir, *extra):
+    return train.main([*TINY, "--output_dir", str(output_dir), *extra])
+
+
+def losses(output_dir):
+    lines = [json.loads(line) for line in (Path(output_dir) / "logs.jsonl").read_text().splitlines()]
+    return [(line["step"], line["loss"], line["cross_entropy"]) for line in lines]
+
+
+# ---- schedules -------------------------------------------------------------------------------------------------
+def test_cosine_anneal_goes_from_start_to_end_along_half_a_cosine():
+    assert cosine_anneal(0, 1.0, 0.1, 100) == 1.0
+    assert cosine_anneal(50, 1.0, 0.1, 100) == pytest.approx(0.55)
+    assert cosine_anneal(25, 1.0, 0.1, 100) == pytest.approx(0.1 + 0.45 * (1 + math.cos(math.pi / 4)))
+    assert cosine_anneal(100, 1.0, 0.1, 100) == pytest.approx(0.1)
+    assert cosine_anneal(10_000, 1.0, 0.0, 100) == 0.0
+    assert cosine_anneal(5, 1.0, 0.0, 0) == 0.0
+
+
+def test_linear_warmup_ramps_from_zero_then_stays_at_one():
+    assert [linear_warmup(s, 4) for s in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    assert linear_warmup(3, 4, start_step=5) == 0.0 and linear_warmup(7, 4, start_step=5) == 0.5
+    assert linear_warmup(0, 0) == 1.0
+
+
+def test_step_counts_are_absolute_or_fractions_of_the_run():
+    assert resolve_num_steps("5%", 2000, "x") == 100
+    assert resolve_num_steps("0.15", 2000, "x") == 300
+    assert resolve_num_steps("3000", 2000, "x") == 3000
+    for bad in ("abc", "-1", "2.5"):
+        with pytest.raises(ValueError, match="`x`"):
+            resolve_num_steps(bad, 100, "x")
+
+
+def test_plateau_halver_halves_after_patience_evaluations_without_improvement():
+    plateau = PlateauHalver(patience=2)
+    assert [plateau.update(v) for v in (1.0, 0.9, 0.95, 0.9, 0.91, 0.92)] == [1, 1, 1, 0.5, 0.5, 0.25]
+    copy = PlateauHalver(patience=2)
+    copy.load_state_dict(plateau.state_dict())
+    assert copy.update(0.95) == plateau.update(0.95)
+
+
+# ---- data order ------------------------------------------------------------------------------------------------
+def test_batch_sampler_is_a_pure_function_of_seed_and_batch_number():
+    full = list(StepBatchSampler(10, 3, seed=7, num_batches=9))
+    assert list(StepBatchSampler(10, 3, seed=7, start_batch=4, num_batches=5)) == full[4:]
+    assert full != list(StepBatchSampler(10, 3, seed=8, num_batches=9))
+    for epoch in range(3):  # 3 batches per epoch of 10 rows: 9 distinct rows, the 10th dropped
+        assert len(set(sum(full[3 * epoch : 3 * epoch + 3], []))) == 9
+
+
+def test_batch_sampler_shards_each_global_batch_across_processes():
+    single = list(StepBatchSampler(40, 8, seed=1, num_batches=6))
+    ranks = [list(StepBatchSampler(40, 4, seed=1, num_processes=2, rank=r, num_batches=6)) for r in (0, 1)]
+    for batch in range(5):
+        assert not set(ranks[0][batch]) & set(ranks[1][batch])
+        assert ranks[0][batch] + ranks[1][batch] == single[batch]
+    with pytest.raises(ValueError, match="fewer than one global batch"):
+        StepBatchSampler(7, 4, seed=0, num_processes=2)
+
+
+# ---- checkpoints -----------------------------------------------------------------------------------------------
+def test_checkpoints_are_listed_and_pruned_by_step_number_not_by_name(tmp_path):
+    for step in (9, 10, 100, 2):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    partial_checkpoint_dir(tmp_path, 200).mkdir()
+    (tmp_path / "checkpoint_0").mkdir()  # accelerate's automatic naming: not ours
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-2", "checkpoint-9", "checkpoint-10",
+                                                            "checkpoint-100"]  # fmt: skip
+    prune_checkpoints(tmp_path, 2)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-10", "checkpoint-100"]
+    finalize_checkpoint(tmp_path, 200)
+    assert list_checkpoints(tmp_path)[-1].name == "checkpoint-200"
+
+
+def test_health_statistics_of_codes_and_slots():
+    assert codes_in_use(torch.tensor([[1, 1, 5], [5, 7, 1]])) == 3
+    masks = torch.zeros(2, 3, 4, 4)
+    masks[0, 0] = 1  # image 0: slot 0 everywhere
+    masks[1, 1, :2] = 1  # image 1: slots 1 and 2 share it
+    masks[1, 2, 2:] = 1
+    usage = slot_usage(masks)
+    assert usage["slots_used"] == 1.5 and usage["largest_slot_fraction"] == 0.75
+
+
+# ---- the training script ---------------------------------------------------------------------------------------
+def test_a_run_writes_checkpoints_samples_metrics_and_a_loadable_pipeline(tmp_path):
+    from mogent_hf import MOGENTPipeline
+
+    run(tmp_path, "--max_train_steps", "6", "--checkpointing_steps", "2", "--checkpoints_total_limit", "2",
+        "--validation_steps", "3")  # fmt: skip
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-4", "checkpoint-6"]
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step-000003.png", "step-000006.png"]
+    results = json.loads((tmp_path / "eval_results.json").read_text())
+    assert results["step"] == 6 and 0.0 <= results["fg_ari"] <= 1.0 and results["codes_in_use"] >= 1
+    pipe = MOGENTPipeline.from_pretrained(tmp_path)
+    assert pipe.segment(torch.rand(2, 3, 32, 32)).shape == (2, 32, 32)
+
+
+def test_stop_and_resume_gives_the_same_weights_and_losses_as_an_uninterrupted_run(tmp_path):
+    common = ("--checkpointing_steps", "4", "--validation_steps", "3", "--gradient_accumulation_steps", "2")
+    run(tmp_path / "straight", "--max_train_steps", "8", *common)
+    run(tmp_path / "resumed", "--max_train_steps", "4", *common)
+    run(tmp_path / "resumed", "--max_train_steps", "8", "--resume_from_checkpoint", "latest", *common)
+    straight, resumed = (load_file(tmp_path / name / "model" / "model.safetensors") for name in ("straight", "resumed"))
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=0, msg=key)
+    assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
+    assert len(losses(tmp_path / "straight")) == 8
+
+
+def test_a_crash_during_a_save_leaves_the_previous_checkpoint_as_latest(tmp_path, monkeypatch):
+    real_write = train.write_training_state
+
+    def crash_at_step_4(directory, state):
+        if state["global_step"] == 4:
+            raise RuntimeError("simulated crash while saving")
+        real_write(directory, state)
+
+    monkeypatch.setattr(train, "write_training_state", crash_at_step_4)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(tmp_path, "--max_train_steps", "6", "--checkpointing_steps", "2")
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-2"]
+    monkeypatch.setattr(train, "write_training_state", real_write)
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)
+    run(tmp_path, "--max_train_steps", "6", "--checkpointing_steps", "2", "--resume_from_checkpoint", "latest")
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+    assert not list(tmp_path.glob(".tmp-checkpoint-*"))
+    assert [step for step, *_ in losses(tmp_path)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_slate_trains_through_the_same_script(tmp_path):
+    from mogent_hf import SLATEPipeline
+
+    run(tmp_path, "--model_type", "slate", "--max_train_steps", "2", "--validation_steps", "2")
+    assert isinstance(SLATEPipeline.from_pretrained(tmp_path), SLATEPipeline)
+
+
+def test_two_process_cpu_ddp_run_ends_with_identical_weights_on_both_ranks(tmp_path):
+    script = tmp_path / "ddp_run.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import sys, torch
+        sys.path.insert(0, {str(ROOT / "training")!r})
+        import train
+        from accelerate.state import PartialState
+        model = train.main(sys.argv[1:])
+        state = PartialState()
+        torch.save(model.state_dict(), {str(tmp_path)!r} + f"/rank{{state.process_index}}.pt")
+        assert state.num_processes == 2, state.num_processes
+    """)
+    )
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+               "29517", str(script), *TINY, "--output_dir", str(tmp_path / "out"), "--max_train_steps", "3",
+               "--validation_steps", "3", "--checkpointing_steps", "3"]  # fmt: skip
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    for key in ranks[0]:
+        torch.testing.assert_close(ranks[1][key], ranks[0][key], rtol=0, atol=0, msg=key)
+    assert {p.name for p in (tmp_path / "out" / "checkpoint-3").glob("random_states_*")} == {
+        "random_states_0.pkl",
+        "random_states_1.pkl",
+    }
+
+
+def test_push_to_hub_uploads_the_pipeline_and_a_card_with_metrics(tmp_path, hub_env):
+    out = tmp_path / "out"
+    command = [sys.executable, str(ROOT / "training" / "train.py"), *TINY, "--output_dir", str(out),
+               "--max_train_steps", "2", "--checkpointing_steps", "1", "--push_to_hub", "--hub_model_id",
+               "org/trained-tiny"]  # fmt: skip
+    result = subprocess.run(command, env=hub_env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    check = textwrap.dedent("""
+        import json
+        from huggingface_hub import HfApi, ModelCard
+        from mogent_hf import MOGENTPipeline
+        pipe = MOGENTPipeline.from_pretrained("org/trained-tiny")
+        card = ModelCard.load("org/trained-tiny")
+        files = HfApi().list_repo_files("org/trained-tiny")
+        results = {r.metric_type: r.metric_value for r in card.data.eval_results}
+        print(json.dumps({"files": files, "results": results, "text": card.text}))
+    """)
+    result = subprocess.run([sys.executable, "-c", check], env=hub_env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    pushed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not [f for f in pushed["files"] if f.startswith("checkpoint-")]
+    assert {"model_index.json", "model/model.safetensors", "README.md", "samples.png"} <= set(pushed["files"])
+    local = json.loads((out / "eval_results.json").read_text())
+    assert pushed["results"] == {key: round(local[key], 4) for key in ("fg_ari", "miou", "fg_miou", "mbo")}
+    assert 'MOGENTPipeline.from_pretrained("org/trained-tiny")' in pushed["text"]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--preset", "huge", "--synthetic", "clevr"], "invalid choice: 'huge'"),
+        (["--synthetic", "clevr", "--dataset_name", "x"], "not allowed with argument"),
+        (["--synthetic", "clevr", "--resolution", "30"], "`--resolution` must be a multiple of 4"),
+        (["--synthetic", "shapes3d"], "renders 64 px images"),
+        (["--model_type", "slate", "--synthetic", "clevr", "--zero_mask_init"], "only apply to --model_type mogent"),
+    ],
+)
+def test_bad_arguments_fail_before_training_with_a_clear_message(tmp_path, arguments, message, capsys):
+    with pytest.raises((SystemExit, ValueError)) as error:
+        train.main([*arguments, "--output_dir", str(tmp_path)])
+    text = str(error.value) + capsys.readouterr().err
+    assert message in text
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_missing_dataset_column_fails_before_training(tmp_path):
+    from mogent_hf.data import make_synthetic_dataset, save_as_hub_layout
+
+    save_as_hub_layout(make_synthetic_dataset("clevr", 4, 2, resolution=32), tmp_path / "data")
+    with pytest.raises(ValueError, match="'segmentation' is not a column"):
+        train.main(["--dataset_name", str(tmp_path / "data"), "--mask_column", "segmentation",
+                    "--output_dir", str(tmp_path / "out")])  # fmt: skip
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,544 @@
+"""Train MOGENT or SLATE with accelerate (one CPU, one GPU, or many processes), with the paper's schedules.
+
+    accelerate launch training/train.py --model_type mogent --preset tiny --synthetic clevr --max_train_steps 500
+    ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 training/train.py ...   # CPU DDP (gloo)
+
+Schedules (paper §4, Table 6): Adam (0.9, 0.999); the DVAE at a constant learning rate, everything else warmed up
+linearly to its maximum; DVAE temperature τ cosine-annealed 1.0 → 0.1 and the QSA query noise σ 1 → 0 over the
+annealing steps; optional halving of the learning rate on a validation plateau (3D Shapes).
+
+Checkpoints are `checkpoint-{step}` directories, written under a temporary name and renamed when complete;
+`--resume_from_checkpoint latest` continues the same run (data order, RNG states, loss sequence). The output
+directory ends as a complete pipeline (`MOGENTPipeline.from_pretrained(output_dir)`), with samples/, logs.jsonl,
+eval_results.json and a model card, and is pushed to the Hub with `--push_to_hub`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.tracking import GeneralTracker
+from accelerate.utils import InitProcessGroupKwargs, ProjectConfiguration, broadcast_object_list, set_seed
+from tqdm.auto import tqdm
+
+from mogent_hf import (
+    MaskGITScheduler,
+    MOGENTConfig,
+    MOGENTModel,
+    MOGENTPipeline,
+    SLATEConfig,
+    SLATEModel,
+    SLATEPipeline,
+)
+from mogent_hf.data import Shapes3DH5, SyntheticScenes, collate, iter_clevr_with_masks, load_image_dataset
+from mogent_hf.data.render import RENDERERS
+from mogent_hf.metrics import segmentation_metrics
+from mogent_hf.model_card import render_model_card
+from mogent_hf.training_utils import (
+    PlateauHalver,
+    StepBatchSampler,
+    checkpoint_step,
+    codes_in_use,
+    cosine_anneal,
+    finalize_checkpoint,
+    linear_warmup,
+    list_checkpoints,
+    partial_checkpoint_dir,
+    prune_checkpoints,
+    remove_partial_checkpoints,
+    resolve_num_steps,
+    slot_usage,
+)
+from mogent_hf.visualization import image_grid, overlay_labels
+
+logger = get_logger(__name__, log_level="INFO")
+MODELS = {"mogent": (MOGENTConfig, MOGENTModel), "slate": (SLATEConfig, SLATEModel)}
+PRESETS = ("3dshapes", "clevr", "tiny")
+# Config fields a flag may override (None = keep the preset's value).
+CONFIG_FLAGS = {
+    "vocab_size": int,
+    "dvae_hidden_size": int,
+    "num_slots": int,
+    "num_slot_iterations": int,
+    "slot_size": int,
+    "slot_mlp_size": int,
+    "d_model": int,
+    "num_decoder_layers": int,
+    "num_heads": int,
+    "mlp_hidden_size": int,
+    "dropout": float,
+    "slot_attention_epsilon": float,
+    "slot_init": ("gaussian", "learned_queries"),
+    "query_noise": ("additive", "relative"),
+    "position_encoding": ("learned", "rope"),
+    "mask_schedule": ("cosine", "linear"),
+    "bilevel_optimization": bool,
+    "zero_mask_init": bool,
+    "loss_on_masked_only": bool,
+    "head_transform": bool,
+}
+RECIPE_FLAGS = {  # training fields of the config (Table 6)
+    "train_batch_size": int,
+    "learning_rate": float,
+    "dvae_learning_rate": float,
+    "max_grad_norm": float,
+    "tau_start": float,
+    "tau_end": float,
+    "sigma_start": float,
+}
+MOGENT_ONLY = ("zero_mask_init", "loss_on_masked_only", "head_transform", "mask_schedule")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    model = parser.add_argument_group("model")
+    model.add_argument("--model_type", choices=tuple(MODELS), default="mogent")
+    model.add_argument("--preset", choices=PRESETS, default="tiny", help="Table 6 column (tiny: tests and demos)")
+    model.add_argument("--resolution", type=int, default=None, help="image size; default: the preset's")
+    for name, kind in CONFIG_FLAGS.items():
+        if kind is bool:
+            model.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None)
+        elif isinstance(kind, tuple):
+            model.add_argument(f"--{name}", choices=kind, default=None)
+        else:
+            model.add_argument(f"--{name}", type=kind, default=None)
+
+    data = parser.add_argument_group("data (exactly one source)")
+    source = data.add_mutually_exclusive_group(required=True)
+    source.add_argument("--synthetic", choices=tuple(RENDERERS), help="scenes rendered on the fly, no files")
+    source.add_argument("--dataset_name", help="a `datasets` Hub id or a local dataset directory")
+    source.add_argument("--h5_path", help="DeepMind's 3dshapes.h5")
+    source.add_argument("--tfrecord_path", help="a CLEVR-with-masks TFRecord file")
+    data.add_argument("--synthetic_simple", action="store_true", help="flat colours, uniform background (clevr)")
+    data.add_argument("--num_train_scenes", type=int, default=100_000, help="size of the synthetic training set")
+    data.add_argument("--num_validation_scenes", type=int, default=64)
+    data.add_argument("--image_column", default="image")
+    data.add_argument("--mask_column", default="mask", help="ground-truth masks; 'none' when there are none")
+    data.add_argument("--validation_split", default="test", help="split of --dataset_name held out for validation")
+    data.add_argument("--min_objects", type=int, default=None, help="synthetic clevr: fewest objects per scene")
+    data.add_argument("--max_objects", type=int, default=None, help="synthetic clevr: most objects per scene; "
+                      "TFRecord: keep scenes with ≤ N objects (6 = CLEVR6)")  # fmt: skip
+    data.add_argument("--dataloader_num_workers", type=int, default=0)
+
+    train = parser.add_argument_group("training (None = the preset's Table 6 value)")
+    for name, kind in RECIPE_FLAGS.items():
+        train.add_argument(f"--{name}", type=kind, default=None)
+    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    train.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_train_epochs")
+    train.add_argument("--num_train_epochs", type=int, default=None)
+    train.add_argument("--lr_warmup_steps", default="5%", help="steps, a fraction of the run, or 'preset'")
+    train.add_argument("--annealing_steps", default="15%", help="τ and σ annealing: steps, fraction, or 'preset'")
+    train.add_argument("--lr_halve_on_plateau", action="store_true", help="halve the lr when validation stalls")
+    train.add_argument("--plateau_patience", type=int, default=4, help="validations without improvement")
+    train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None)
+    train.add_argument("--seed", type=int, default=0)
+
+    run = parser.add_argument_group("outputs")
+    run.add_argument("--output_dir", default="mogent-output")
+    run.add_argument("--checkpointing_steps", type=int, default=500)
+    run.add_argument("--checkpoints_total_limit", type=int, default=None)
+    run.add_argument("--resume_from_checkpoint", default=None, help="a checkpoint directory or 'latest'")
+    run.add_argument("--validation_steps", type=int, default=500)
+    run.add_argument("--num_grid_images", type=int, default=8)
+    run.add_argument("--report_to", choices=("none", "tensorboard"), default="none")
+    run.add_argument("--push_to_hub", action="store_true")
+    run.add_argument("--hub_model_id", default=None)
+    run.add_argument("--hub_token", default=None)
+    return parser.parse_args(argv)
+
+
+# ---- set-up --------------------------------------------------------------------------------------------------
+def build_config(args: argparse.Namespace):
+    """The preset's config with every given flag applied; errors name the flag."""
+    config_cls, _ = MODELS[args.model_type]
+    overrides = {
+        name: getattr(args, name) for name in (*CONFIG_FLAGS, *RECIPE_FLAGS) if getattr(args, name) is not None
+    }
+    if args.model_type == "slate":
+        given = sorted(set(overrides) & set(MOGENT_ONLY))
+        if given:
+            raise ValueError(f"{', '.join('--' + g for g in given)} only apply to --model_type mogent")
+    if args.resolution is not None:
+        if args.resolution < 16 or args.resolution % 4:
+            raise ValueError(
+                f"`--resolution` must be a multiple of 4 (one DVAE token per 4×4 patch) and >= 16, got "
+                f"{args.resolution}"
+            )
+        overrides["image_size"] = args.resolution
+    return config_cls.from_preset(args.preset, **overrides)
+
+
+def build_datasets(args: argparse.Namespace, resolution: int):
+    """(train dataset, validation dataset); rows are {"image", "mask"?} for `collate`."""
+    num_val = args.num_validation_scenes
+    if args.synthetic:
+        render = {k: getattr(args, k) for k in ("min_objects", "max_objects") if getattr(args, k) is not None}
+        render.update({"simple": True} if args.synthetic_simple else {})
+        if render and args.synthetic != "clevr":
+            raise ValueError(
+                "`--synthetic_simple`, `--min_objects` and `--max_objects` apply to --synthetic clevr only"
+            )
+        if args.synthetic == "shapes3d" and resolution != 64:
+            raise ValueError(f"`--synthetic shapes3d` renders 64 px images; --resolution is {resolution}")
+        return (
+            SyntheticScenes(args.synthetic, args.num_train_scenes, resolution, args.seed, "train", **render),
+            SyntheticScenes(args.synthetic, num_val, resolution, args.seed, "test", **render),
+        )
+    if args.dataset_name:
+        mask_column = None if args.mask_column == "none" else args.mask_column
+        kwargs = dict(image_column=args.image_column, mask_column=mask_column)
+        train = load_image_dataset(args.dataset_name, split="train", **kwargs)
+        try:
+            validation = load_image_dataset(args.dataset_name, split=args.validation_split, **kwargs)
+            return train, validation.select(range(min(num_val, len(validation))))
+        except ValueError as error:
+            if "split" not in str(error).lower():
+                raise
+    elif args.h5_path:
+        train = Shapes3DH5(args.h5_path)
+    else:
+        import datasets
+
+        if not Path(args.tfrecord_path).exists():
+            raise FileNotFoundError(f"`--tfrecord_path` {args.tfrecord_path} does not exist")
+        gen_kwargs = dict(path=args.tfrecord_path, resolution=resolution, max_objects=args.max_objects)
+        train = datasets.Dataset.from_generator(iter_clevr_with_masks, gen_kwargs=gen_kwargs)
+    # no held-out split of its own: the last rows are held out
+    size = len(train)
+    if size <= num_val:
+        raise ValueError(f"the dataset has {size} rows; hold-out of {num_val} validation rows leaves none to train on")
+    held_out = range(size - num_val, size)
+    if isinstance(train, Shapes3DH5):
+        return Shapes3DH5(args.h5_path, range(size - num_val)), Shapes3DH5(args.h5_path, held_out)
+    return train.select(range(size - num_val)), train.select(held_out)
+
+
+def resolve_length(args: argparse.Namespace, config, num_rows: int, num_processes: int) -> int:
+    """Total optimizer steps from --max_train_steps or the epochs (flag or preset)."""
+    if args.max_train_steps is not None:
+        if args.max_train_steps < 1:
+            raise ValueError(f"`--max_train_steps` must be >= 1, got {args.max_train_steps}")
+        return args.max_train_steps
+    epochs = args.num_train_epochs if args.num_train_epochs is not None else config.num_train_epochs
+    samples_per_step = config.train_batch_size * num_processes * args.gradient_accumulation_steps
+    return max(epochs * num_rows // samples_per_step, 1)
+
+
+def schedule_lengths(args: argparse.Namespace, config, total_steps: int) -> tuple[int, tuple[int, int]]:
+    """Warm-up steps and (τ, σ) annealing steps: Table 6's with 'preset', else steps or fractions of the run."""
+    if args.lr_warmup_steps == "preset":
+        warmup = config.warmup_steps
+    else:
+        warmup = resolve_num_steps(args.lr_warmup_steps, total_steps, "lr_warmup_steps")
+    if args.annealing_steps == "preset":
+        return warmup, (config.tau_annealing_steps, config.sigma_annealing_steps)
+    annealing = resolve_num_steps(args.annealing_steps, total_steps, "annealing_steps")
+    return warmup, (annealing, annealing)
+
+
+class JSONLinesTracker(GeneralTracker):
+    """Appends every `accelerator.log` call to `output_dir/logs.jsonl` as {"step": ..., **values}."""
+
+    name = "jsonl"
+    requires_logging_directory = True
+
+    def __init__(self, run_name: str, logging_dir: str):
+        super().__init__()
+        self.path = Path(logging_dir) / "logs.jsonl"
+
+    @property
+    def tracker(self):
+        return self.path
+
+    def store_init_configuration(self, values: dict):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        (self.path.parent / "train_config.json").write_text(json.dumps(values, indent=2, default=str))
+
+    def log(self, values: dict, step: int | None = None, **kwargs):
+        scalars = {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps({"step": step, **scalars}) + "\n")
+
+
+def truncate_log(path: Path, last_step: int) -> None:
+    """Drops log lines after `last_step` (written by a run that died after its last checkpoint)."""
+    if path.exists():
+        lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= last_step]
+        path.write_text("".join(line + "\n" for line in lines))
+
+
+def make_pipeline(model):
+    if isinstance(model, MOGENTModel):
+        return MOGENTPipeline(model=model, scheduler=MaskGITScheduler(mask_token_id=model.config.mask_token_id))
+    return SLATEPipeline(model=model)
+
+
+# ---- validation ------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def validate(model, batches: list[dict], args, step: int, tau: float, device) -> tuple[dict, object]:
+    """Validation losses, segmentation metrics (when masks exist), codebook and slot health, and a grid:
+    input | DVAE reconstruction | decoded from the slots | slot masks | slots shuffled across images."""
+    was_training = model.training
+    model.eval()
+    pipe = make_pipeline(model)
+    pipe.set_progress_bar_config(disable=True)
+    generator = torch.Generator(device).manual_seed(args.seed)
+    metrics, labels, references, tokens = {"loss": 0.0, "dvae_mse": 0.0, "cross_entropy": 0.0}, [], [], []
+    slot_masks = []
+    for batch in batches:
+        pixel_values = batch["pixel_values"].to(device)
+        output = model(pixel_values, tau=tau, sigma=0.0, generator=generator)
+        for key in ("loss", "dvae_mse", "cross_entropy"):
+            metrics[key] += output[key].item() / len(batches)
+        encoded = model.encode(pixel_values, generator=generator)
+        labels.append(encoded.slot_masks.argmax(1).cpu())
+        slot_masks.append(encoded.slot_masks.float().cpu())
+        tokens.append(encoded.tokens.cpu())
+        if "masks" in batch:
+            references.append(batch["masks"])
+    metrics["codes_in_use"] = codes_in_use(torch.cat(tokens))
+    metrics.update(slot_usage(torch.cat(slot_masks)))
+    if references:
+        metrics.update(segmentation_metrics(torch.cat(labels).numpy(), torch.cat(references).numpy()))
+
+    images = torch.cat([b["pixel_values"] for b in batches])[: args.num_grid_images].to(device)
+    encoded = model.encode(images, generator=torch.Generator(device).manual_seed(args.seed))
+    dvae = model.decode_tokens(encoded.tokens).float().clamp(0, 1)
+    decode = dict(output_type="pt", generator=torch.Generator(device).manual_seed(args.seed))
+    decoded = pipe(slots=encoded.slots, **decode).images
+    columns = [images, dvae, decoded, overlay_labels(images.float(), encoded.slot_masks.argmax(1))]
+    if images.shape[0] > 1:
+        columns.append(pipe(slots=shuffle_slots(encoded.slots), **decode).images)
+    grid = image_grid([c.float().cpu() for c in columns], scale=max(1, 96 // images.shape[-1]))
+    model.train(was_training)
+    return metrics, grid
+
+
+def shuffle_slots(slots: torch.Tensor) -> torch.Tensor:
+    """Slot i of image b from image (b + i) mod B (SlotDiffusion's compositional-generation protocol)."""
+    return torch.stack([slots[:, i].roll(-i, dims=0) for i in range(slots.shape[1])], dim=1)
+
+
+# ---- checkpoints and outputs -------------------------------------------------------------------------------------
+def write_training_state(directory: Path, state: dict) -> None:
+    (directory / "training_state.json").write_text(json.dumps(state, indent=2))
+
+
+def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, state: dict, total_limit) -> None:
+    """Every process writes its part (RNG states per rank) into `.tmp-checkpoint-{step}`; the main process then
+    adds the training state, renames it to `checkpoint-{step}` and prunes by step number."""
+    if accelerator.is_main_process:
+        remove_partial_checkpoints(output_dir)
+    accelerator.wait_for_everyone()
+    partial = partial_checkpoint_dir(output_dir, step)
+    accelerator.save_state(str(partial))
+    if accelerator.is_main_process:
+        write_training_state(partial, state)
+        finalize_checkpoint(output_dir, step)
+        prune_checkpoints(output_dir, total_limit)
+    accelerator.wait_for_everyone()
+
+
+def find_resume_checkpoint(args: argparse.Namespace, output_dir: Path) -> Path | None:
+    if args.resume_from_checkpoint is None:
+        return None
+    if args.resume_from_checkpoint == "latest":
+        checkpoints = list_checkpoints(output_dir)
+        return checkpoints[-1] if checkpoints else None
+    path = Path(args.resume_from_checkpoint)
+    checkpoint_step(path)
+    if not (path / "training_state.json").exists():
+        raise FileNotFoundError(f"`--resume_from_checkpoint` {path} is not a complete checkpoint")
+    return path
+
+
+# ---- main ------------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None):
+    """Runs the training; returns the trained model (unwrapped) on every process."""
+    args = parse_args(argv)
+    config = build_config(args)
+    output_dir = Path(args.output_dir)
+    if args.report_to == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+        raise ValueError("`--report_to tensorboard` needs the tensorboard package (pip install tensorboard)")
+    train_dataset, validation_dataset = build_datasets(args, config.image_size)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=[JSONLinesTracker("train", str(output_dir))] + ([args.report_to] if args.report_to != "none" else []),
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=7200))],
+    )
+    total_steps = resolve_length(args, config, len(train_dataset), accelerator.num_processes)
+    warmup, annealing = schedule_lengths(args, config, total_steps)
+    batch_size = config.train_batch_size
+    set_seed(args.seed)
+
+    _, model_cls = MODELS[args.model_type]
+    model = model_cls(config)
+    dvae_parameters = [p for n, p in model.named_parameters() if n.startswith("dvae.")]
+    other_parameters = [p for n, p in model.named_parameters() if not n.startswith("dvae.")]
+    optimizer = torch.optim.Adam(
+        [
+            {"params": dvae_parameters, "lr": config.dvae_learning_rate},
+            {"params": other_parameters, "lr": 0.0},
+        ],
+        betas=(0.9, 0.999),
+    )
+    model, optimizer = accelerator.prepare(model, optimizer)
+
+    plateau = PlateauHalver(patience=args.plateau_patience)
+    global_step = 0
+    resume_from = find_resume_checkpoint(args, output_dir)
+    if resume_from is not None:
+        accelerator.load_state(str(resume_from))
+        state = json.loads((resume_from / "training_state.json").read_text())
+        global_step = state["global_step"]
+        plateau.load_state_dict(state["plateau"])
+        if accelerator.is_main_process:
+            truncate_log(output_dir / "logs.jsonl", global_step)
+        logger.info(f"Resumed from {resume_from} at step {global_step}")
+    else:
+        if args.resume_from_checkpoint == "latest":
+            logger.info(f"No checkpoint in {output_dir}: starting a new run")
+        if accelerator.is_main_process:
+            truncate_log(output_dir / "logs.jsonl", 0)  # a new run does not continue an old run's log
+
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        run_config = {**vars(args), "total_steps": total_steps, "warmup_steps": warmup, "annealing_steps": annealing}
+        accelerator.init_trackers("train", config=run_config)
+    accelerator.wait_for_everyone()
+
+    accumulation = args.gradient_accumulation_steps
+    sampler = StepBatchSampler(
+        len(train_dataset),
+        batch_size,
+        args.seed,
+        accelerator.num_processes,
+        accelerator.process_index,
+        start_batch=global_step * accumulation,
+        num_batches=(total_steps - global_step) * accumulation,
+    )
+    loader = torch.utils.data.DataLoader(
+        train_dataset,
+        batch_sampler=sampler,
+        collate_fn=lambda rows: collate(rows, config.image_size),
+        num_workers=args.dataloader_num_workers,
+        generator=torch.Generator().manual_seed(args.seed),  # its base seed must not come from the global RNG
+    )
+    validation_batches = [
+        collate([validation_dataset[i] for i in range(start, min(start + batch_size, len(validation_dataset)))],
+                config.image_size)
+        for start in range(0, len(validation_dataset), batch_size)
+    ]  # fmt: skip
+
+    logger.info(
+        f"{args.model_type} ({args.preset}, {sum(p.numel() for p in model.parameters()):,} parameters): "
+        f"{total_steps} steps of {batch_size}×{accelerator.num_processes} processes×{accumulation} accumulation; "
+        f"warm-up {warmup}, annealing {annealing}; {len(train_dataset)} training rows"
+    )
+    progress = tqdm(total=total_steps, initial=global_step, disable=not accelerator.is_local_main_process)
+    metrics, grid, start_time = {}, None, time.perf_counter()
+    model.train()
+    micro_step = 0
+    for batch in loader:
+        tau = cosine_anneal(global_step, config.tau_start, config.tau_end, annealing[0])
+        sigma = cosine_anneal(global_step, config.sigma_start, 0.0, annealing[1])
+        lr = config.learning_rate * linear_warmup(global_step, warmup) * plateau.factor
+        optimizer.param_groups[1]["lr"] = lr
+        with accelerator.accumulate(model):
+            output = model(batch["pixel_values"].to(accelerator.device), tau=tau, sigma=sigma)
+            accelerator.backward(output.loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad()
+        micro_step += 1
+        if not accelerator.sync_gradients:
+            continue
+        global_step += 1
+        losses = torch.stack([output.loss, output.dvae_mse, output.cross_entropy]).detach().float()
+        losses = accelerator.reduce(losses, "mean").tolist()
+        logs = {"loss": losses[0], "dvae_mse": losses[1], "cross_entropy": losses[2], "lr": lr, "tau": tau,
+                "sigma": sigma, "dvae_lr": config.dvae_learning_rate}  # fmt: skip
+        progress.update(1)
+        progress.set_postfix(loss=f"{losses[0]:.4f}", lr=f"{lr:.2e}", tau=f"{tau:.3f}", sigma=f"{sigma:.3f}")
+
+        if global_step % args.validation_steps == 0 or global_step == total_steps:
+            validation = [None]
+            if accelerator.is_main_process:
+                with torch.random.fork_rng(devices=[]):
+                    metrics, grid = validate(accelerator.unwrap_model(model), validation_batches, args, global_step,
+                                             tau, accelerator.device)  # fmt: skip
+                samples = output_dir / "samples"
+                samples.mkdir(exist_ok=True)
+                grid.save(samples / f"step-{global_step:06d}.png")
+                validation = [metrics]
+            broadcast_object_list(validation)
+            metrics = validation[0]
+            if args.lr_halve_on_plateau:
+                plateau.update(metrics["loss"])
+            logs.update({f"validation/{key}": value for key, value in metrics.items()})
+            logs["wall_seconds"] = time.perf_counter() - start_time
+        accelerator.log(logs, step=global_step)
+
+        if global_step % args.checkpointing_steps == 0 or global_step == total_steps:
+            state = {"global_step": global_step, "plateau": plateau.state_dict()}
+            save_checkpoint(accelerator, output_dir, global_step, state, args.checkpoints_total_limit)
+    progress.close()
+
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        finish(accelerator.unwrap_model(model), output_dir, args, config, metrics, global_step, grid)
+    accelerator.end_training()
+    return accelerator.unwrap_model(model)
+
+
+def finish(model, output_dir: Path, args, config, metrics: dict, step: int, grid) -> None:
+    """Saves the pipeline, the last validation metrics, the sample grid and the model card; pushes to the Hub."""
+    pipe = make_pipeline(model.eval())
+    pipe.save_pretrained(output_dir)
+    (output_dir / "eval_results.json").write_text(json.dumps({"step": step, **metrics}, indent=2))
+    if grid is not None:
+        grid.save(output_dir / "samples.png")
+    repo_id = None
+    if args.push_to_hub:
+        from huggingface_hub import create_repo
+
+        repo_id = create_repo(args.hub_model_id or output_dir.name, exist_ok=True, token=args.hub_token).repo_id
+    dataset = (
+        args.synthetic and f"synthetic-{args.synthetic}" or args.dataset_name or args.h5_path or args.tfrecord_path
+    )
+    training = {"steps": step, "batch_size": config.train_batch_size, "seed": args.seed, "preset": args.preset,
+                "learning_rate": config.learning_rate, "mixed_precision": args.mixed_precision or "no"}  # fmt: skip
+    card = render_model_card(config, dataset=dataset, metrics=metrics, training=training, repo_id=repo_id,
+                             model_name=(repo_id or output_dir.name).split("/")[-1])  # fmt: skip
+    card.save(output_dir / "README.md")
+    if repo_id is not None:
+        from huggingface_hub import upload_folder
+
+        upload_folder(
+            repo_id=repo_id,
+            folder_path=output_dir,
+            commit_message=f"Training step {step}",
+            token=args.hub_token,
+            ignore_patterns=["checkpoint-*", ".tmp-checkpoint-*", "logs/*", "samples/*"],
+        )
+    print(f"Pipeline: {output_dir.resolve()}  (MOGENTPipeline/SLATEPipeline.from_pretrained)")
+    print(f"Samples:  {(output_dir / 'samples').resolve()}  (input | DVAE | decoded | slot masks | shuffled)")
+    print(f"Metrics:  {(output_dir / 'eval_results.json').resolve()}: " + json.dumps(
+        {k: round(v, 4) for k, v in metrics.items()}))  # fmt: skip
+    if repo_id is not None:
+        print(f"Hub:      {repo_id}")
+
+
+if __name__ == "__main__":
+    main()
