@@ -10,6 +10,7 @@ setup(
     long_description_content_type="text/markdown",
     package_dir={"": "src", "mogent_hf.pipelines": "pipelines"},
     packages=["mogent_hf", "mogent_hf.data", "mogent_hf.metrics", "mogent_hf.modules", "mogent_hf.pipelines"],
+    package_data={"mogent_hf.metrics": ["evaluate_modules/*/*.py"]},
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.4",

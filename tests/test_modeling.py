@@ -191,6 +191,19 @@ def test_seeded_forward_repeats(config_cls, model_cls, images):
     assert torch.equal(first.logits, second.logits)
 
 
+@pytest.mark.parametrize("config_cls, model_cls", MODELS)
+def test_dvae_only_pass_trains_the_tokenizer_alone(config_cls, model_cls, images):
+    model = tiny(model_cls, config_cls)
+    torch.manual_seed(1)
+    full = model(images, tau=0.5)
+    torch.manual_seed(1)
+    output = model(images, tau=0.5, dvae_only=True)
+    assert torch.equal(output.loss, full.dvae_mse) and output.cross_entropy.item() == 0.0 and output.slots is None
+    output.loss.backward()
+    with_grad = {name.split(".")[0] for name, p in model.named_parameters() if p.grad is not None}
+    assert with_grad == {"dvae"}
+
+
 @pytest.mark.parametrize(
     "bad, error, match",
     [

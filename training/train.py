@@ -26,7 +26,13 @@ import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.tracking import GeneralTracker
-from accelerate.utils import InitProcessGroupKwargs, ProjectConfiguration, broadcast_object_list, set_seed
+from accelerate.utils import (
+    DistributedDataParallelKwargs,
+    InitProcessGroupKwargs,
+    ProjectConfiguration,
+    broadcast_object_list,
+    set_seed,
+)
 from tqdm.auto import tqdm
 
 from mogent_hf import (
@@ -76,6 +82,7 @@ CONFIG_FLAGS = {
     "mlp_hidden_size": int,
     "dropout": float,
     "slot_attention_epsilon": float,
+    "codebook_entropy_weight": float,
     "slot_init": ("gaussian", "learned_queries"),
     "query_noise": ("additive", "relative"),
     "position_encoding": ("learned", "rope"),
@@ -136,6 +143,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--num_train_epochs", type=int, default=None)
     train.add_argument("--lr_warmup_steps", default="5%", help="steps, a fraction of the run, or 'preset'")
     train.add_argument("--annealing_steps", default="15%", help="τ and σ annealing: steps, fraction, or 'preset'")
+    train.add_argument("--dvae_pretrain_steps", type=int, default=0, help="train the DVAE alone for the first N "
+                       "steps; the rest's warm-up and σ annealing start after them (0 = the paper)")  # fmt: skip
     train.add_argument("--lr_halve_on_plateau", action="store_true", help="halve the lr when validation stalls")
     train.add_argument("--plateau_patience", type=int, default=4, help="validations without improvement")
     train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None)
@@ -374,7 +383,11 @@ def main(argv: list[str] | None = None):
         mixed_precision=args.mixed_precision,
         log_with=[JSONLinesTracker("train", str(output_dir))] + ([args.report_to] if args.report_to != "none" else []),
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
-        kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=7200))],
+        kwargs_handlers=[
+            InitProcessGroupKwargs(timeout=timedelta(seconds=7200)),
+            # DVAE-only steps leave the slot encoder and decoder without gradients
+            DistributedDataParallelKwargs(find_unused_parameters=args.dvae_pretrain_steps > 0),
+        ],
     )
     total_steps = resolve_length(args, config, len(train_dataset), accelerator.num_processes)
     warmup, annealing = schedule_lengths(args, config, total_steps)
@@ -451,11 +464,13 @@ def main(argv: list[str] | None = None):
     micro_step = 0
     for batch in loader:
         tau = cosine_anneal(global_step, config.tau_start, config.tau_end, annealing[0])
-        sigma = cosine_anneal(global_step, config.sigma_start, 0.0, annealing[1])
-        lr = config.learning_rate * linear_warmup(global_step, warmup) * plateau.factor
+        pretrain = args.dvae_pretrain_steps
+        sigma = cosine_anneal(global_step, config.sigma_start, 0.0, annealing[1], start_step=pretrain)
+        lr = config.learning_rate * linear_warmup(global_step, warmup, start_step=pretrain) * plateau.factor
         optimizer.param_groups[1]["lr"] = lr
         with accelerator.accumulate(model):
-            output = model(batch["pixel_values"].to(accelerator.device), tau=tau, sigma=sigma)
+            pixel_values = batch["pixel_values"].to(accelerator.device)
+            output = model(pixel_values, tau=tau, sigma=sigma, dvae_only=global_step < pretrain)
             accelerator.backward(output.loss)
             if accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)

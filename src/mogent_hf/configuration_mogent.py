@@ -113,6 +113,8 @@ class SlotTransformerConfig(PretrainedConfig):
         query_noise (`str`): how σ perturbs learned queries: "additive" (queries + σ·ε, the paper's wording) or
             "relative" (queries + σ·ε·sg(queries), BO-QSA's code).
         slot_attention_epsilon (`float`): ε added to the attention before the weighted mean (1e-8 in SLATE).
+        codebook_entropy_weight (`float`): w of a −w·H(batch-mean code distribution) term added to the DVAE loss,
+            which keeps codes in use (docs/results.md); 0 = the paper.
         d_model (`int`): transformer width. num_decoder_layers (`int`), num_heads (`int`), mlp_hidden_size (`int`).
         dropout (`float`): dropout in the decoder and on the embeddings.
         position_encoding (`str`): decoder positions, "learned" absolute or 2-D "rope" (Table 5).
@@ -132,6 +134,7 @@ class SlotTransformerConfig(PretrainedConfig):
     bilevel_optimization: bool = True
     query_noise: str = "additive"
     slot_attention_epsilon: float = 1e-8
+    codebook_entropy_weight: float = 0.0
     d_model: int = 192
     num_decoder_layers: int = 4
     num_heads: int = 8
@@ -179,6 +182,8 @@ class SlotTransformerConfig(PretrainedConfig):
             raise ValueError(f"`query_noise` must be one of {QUERY_NOISES}, got {self.query_noise!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}")
+        if self.codebook_entropy_weight < 0:
+            raise ValueError(f"`codebook_entropy_weight` must be >= 0, got {self.codebook_entropy_weight}")
         if self.slot_attention_epsilon < 0:
             raise ValueError(f"`slot_attention_epsilon` must be >= 0, got {self.slot_attention_epsilon}")
         if not self.tau_start >= self.tau_end > 0:

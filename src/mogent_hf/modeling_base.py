@@ -220,12 +220,32 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         side = self.config.tokens_per_side
         return self.dvae.decode_tokens(tokens.view(-1, side, side))
 
-    def dvae_loss(self, pixel_values: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Relaxed DVAE pass → (per-pixel MSE (), reconstruction (B,C,H,W), argmax tokens (B,L))."""
+    def dvae_loss(
+        self, pixel_values: torch.Tensor, tau: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Relaxed DVAE pass → (objective (), per-pixel MSE (), reconstruction (B,C,H,W), argmax tokens (B,L)).
+
+        The objective is the MSE, minus `codebook_entropy_weight`·H(batch-mean code distribution) when that is set."""
         check_pixel_values(pixel_values, self.config)
         if not tau > 0:
             raise ValueError(f"`tau` must be > 0, got {tau}")
         log_probs = self.dvae.code_log_probs(pixel_values)  # (B,V,h,w)
         reconstruction = self.dvae.decode_codes(self.dvae.relaxed_codes(log_probs, tau))
         mse = F.mse_loss(reconstruction.float(), pixel_values.float())
-        return mse, reconstruction, log_probs.argmax(dim=1).flatten(1).detach()
+        objective = mse
+        if self.config.codebook_entropy_weight > 0:
+            mean_probs = log_probs.float().exp().mean(dim=(0, 2, 3))  # (V,)
+            entropy = -(mean_probs * mean_probs.clamp_min(1e-12).log()).sum()
+            objective = mse - self.config.codebook_entropy_weight * entropy
+        return objective, mse, reconstruction, log_probs.argmax(dim=1).flatten(1).detach()
+
+    def dvae_only_output(self, dvae_objective, dvae_mse, reconstruction, tokens, return_dict: bool):
+        """Output of a DVAE-only training pass (`forward(..., dvae_only=True)`): loss = the DVAE's objective."""
+        output = SlotTransformerOutput(
+            loss=dvae_objective,
+            dvae_mse=dvae_mse,
+            cross_entropy=torch.zeros_like(dvae_mse),
+            reconstruction=reconstruction,
+            tokens=tokens,
+        )
+        return output if return_dict else output.to_tuple()

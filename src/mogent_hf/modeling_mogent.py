@@ -85,6 +85,7 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         sigma: float = 0.0,
         token_mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        dvae_only: bool = False,
         return_dict: bool = True,
     ) -> SlotTransformerOutput | tuple:
         """Training pass.
@@ -95,9 +96,12 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
             sigma (`float`): scale of the noise on the learned slot queries (annealed 1 → 0).
             token_mask (`torch.BoolTensor` (B,L), optional): tokens to mask; by default drawn with the training
                 schedule (r ~ U(0,1), ⌈γ(r)·L⌉ masked).
+            dvae_only (`bool`): train the tokenizer alone (its warm-up phase): loss = DVAE MSE, no slots or decoder.
             generator (`torch.Generator`, optional): for the mask and the slot noise.
         """
-        dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau)
+        dvae_objective, dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau)
+        if dvae_only:
+            return self.dvae_only_output(dvae_objective, dvae_mse, reconstruction, tokens, return_dict)
         slots, attention = self.slots_from_tokens(tokens, sigma=sigma, generator=generator)
         if token_mask is None:
             batch_size, num_tokens = tokens.shape
@@ -112,7 +116,7 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         logits = self.token_logits(masked_tokens, slots)
         cross_entropy = token_cross_entropy(logits, tokens, token_mask if self.config.loss_on_masked_only else None)
         output = SlotTransformerOutput(
-            loss=dvae_mse + cross_entropy,
+            loss=dvae_objective + cross_entropy,
             dvae_mse=dvae_mse,
             cross_entropy=cross_entropy,
             reconstruction=reconstruction,

@@ -105,6 +105,7 @@ class SLATEModel(SlotTransformerPreTrainedModel):
         tau: float = 1.0,
         sigma: float = 0.0,
         generator: torch.Generator | None = None,
+        dvae_only: bool = False,
         return_dict: bool = True,
     ) -> SlotTransformerOutput | tuple:
         """Training pass: DVAE MSE + next-token cross-entropy on all L tokens.
@@ -113,14 +114,17 @@ class SLATEModel(SlotTransformerPreTrainedModel):
             pixel_values (`torch.FloatTensor` (B,C,H,W)): images in [0,1].
             tau (`float`): DVAE Gumbel-softmax temperature.
             sigma (`float`): noise scale on learned slot queries (used only with `slot_init="learned_queries"`).
+            dvae_only (`bool`): train the tokenizer alone (its warm-up phase): loss = DVAE MSE, no slots or decoder.
             generator (`torch.Generator`, optional): for the slot initialisation.
         """
-        dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau)
+        dvae_objective, dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau)
+        if dvae_only:
+            return self.dvae_only_output(dvae_objective, dvae_mse, reconstruction, tokens, return_dict)
         slots, attention = self.slots_from_tokens(tokens, sigma=sigma, generator=generator)
         logits = self.token_logits(tokens, slots)
         cross_entropy = token_cross_entropy(logits, tokens, None)
         output = SlotTransformerOutput(
-            loss=dvae_mse + cross_entropy,
+            loss=dvae_objective + cross_entropy,
             dvae_mse=dvae_mse,
             cross_entropy=cross_entropy,
             reconstruction=reconstruction,
