@@ -271,3 +271,42 @@ def test_a_missing_dataset_column_fails_before_training(tmp_path):
         train.main(["--dataset_name", str(tmp_path / "data"), "--mask_column", "segmentation",
                     "--output_dir", str(tmp_path / "out")])  # fmt: skip
     assert not (tmp_path / "out").exists()
+
+
+# ---- training/evaluate.py ----------------------------------------------------------------------------------------
+def test_evaluate_help_documents_every_option():
+    result = subprocess.run([sys.executable, str(ROOT / "training" / "evaluate.py"), "--help"], capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    import evaluate as evaluate_script  # training/evaluate.py (the training dir is first on sys.path)
+
+    parser_options = {"--pipelines", "--inception_weights", "--lpips_weights", "--mask_ratios", "--sweep_steps",
+                      "--sweep_temperatures", "--composition", "--num_generated", "--dtype", "--synthetic"}  # fmt: skip
+    assert all(option in result.stdout for option in parser_options)
+    assert callable(evaluate_script.main)
+
+
+def test_evaluate_prints_the_tables_of_two_trained_pipelines_from_the_run(tmp_path, capsys):
+    import evaluate as evaluate_script
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_metrics import TinyInception
+
+    run(tmp_path / "mogent", "--max_train_steps", "2", "--validation_steps", "2")
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)
+    run(tmp_path / "slate", "--model_type", "slate", "--max_train_steps", "2", "--validation_steps", "2")
+    torch.jit.script(TinyInception()).save(str(tmp_path / "inception.pt"))
+    results = evaluate_script.main([
+        "--pipelines", str(tmp_path / "mogent"), str(tmp_path / "slate"), "--synthetic", "clevr", "--num_images", "8",
+        "--num_generated", "10", "--inception_weights", str(tmp_path / "inception.pt"), "--mask_ratios", "0.5",
+        "--sweep_steps", "1", "2", "--output_dir", str(tmp_path / "eval"), "--batch_size", "4",
+    ])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "| metric | mogent | slate |" in printed and "| fg_ari |" in printed and "| fid |" in printed
+    saved = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert saved["results"]["mogent"]["fg_ari"] == results["mogent"]["fg_ari"]
+    assert f"{results['slate']['mbo']:.4f}" in printed
+    assert [p["value"] for p in saved["sweeps"]["mogent"]["steps"]] == [1, 2]
+    assert (tmp_path / "eval" / "steps_fid.png").exists()

@@ -104,20 +104,8 @@ RECIPE_FLAGS = {  # training fields of the config (Table 6)
 MOGENT_ONLY = ("zero_mask_init", "loss_on_masked_only", "head_transform", "mask_schedule")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    model = parser.add_argument_group("model")
-    model.add_argument("--model_type", choices=tuple(MODELS), default="mogent")
-    model.add_argument("--preset", choices=PRESETS, default="tiny", help="Table 6 column (tiny: tests and demos)")
-    model.add_argument("--resolution", type=int, default=None, help="image size; default: the preset's")
-    for name, kind in CONFIG_FLAGS.items():
-        if kind is bool:
-            model.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None)
-        elif isinstance(kind, tuple):
-            model.add_argument(f"--{name}", choices=kind, default=None)
-        else:
-            model.add_argument(f"--{name}", type=kind, default=None)
-
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data-source flags shared by train.py and evaluate.py."""
     data = parser.add_argument_group("data (exactly one source)")
     source = data.add_mutually_exclusive_group(required=True)
     source.add_argument("--synthetic", choices=tuple(RENDERERS), help="scenes rendered on the fly, no files")
@@ -134,6 +122,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--max_objects", type=int, default=None, help="synthetic clevr: most objects per scene; "
                       "TFRecord: keep scenes with ≤ N objects (6 = CLEVR6)")  # fmt: skip
     data.add_argument("--dataloader_num_workers", type=int, default=0)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    model = parser.add_argument_group("model")
+    model.add_argument("--model_type", choices=tuple(MODELS), default="mogent")
+    model.add_argument("--preset", choices=PRESETS, default="tiny", help="Table 6 column (tiny: tests and demos)")
+    model.add_argument("--resolution", type=int, default=None, help="image size; default: the preset's")
+    for name, kind in CONFIG_FLAGS.items():
+        if kind is bool:
+            model.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None)
+        elif isinstance(kind, tuple):
+            model.add_argument(f"--{name}", choices=kind, default=None)
+        else:
+            model.add_argument(f"--{name}", type=kind, default=None)
+
+    add_data_arguments(parser)
 
     train = parser.add_argument_group("training (None = the preset's Table 6 value)")
     for name, kind in RECIPE_FLAGS.items():

@@ -42,3 +42,62 @@ def image_grid(columns: list[torch.Tensor], scale: int = 1, padding: int = 2) ->
             top, left = padding + i * cell_h, padding + j * cell_w
             canvas[top : top + height * scale, left : left + width * scale] = pixels[i].permute(1, 2, 0).numpy()
     return PIL.Image.fromarray((canvas * 255).round().astype(np.uint8))
+
+
+def line_plot(
+    series: dict[str, tuple[list[float], list[float]]],
+    title: str,
+    x_label: str,
+    y_label: str,
+    log_y: bool = False,
+    size: tuple[int, int] = (560, 360),
+) -> PIL.Image.Image:
+    """A small line chart (no plotting library needed): `series` maps a legend name to (xs, ys); points are marked
+    and labelled on the x axis with the union of the xs. `log_y` uses a base-10 logarithmic y axis."""
+    from PIL import ImageDraw
+
+    points = [(x, y) for xs, ys in series.values() for x, y in zip(xs, ys, strict=True) if y is not None]
+    if not points:
+        raise ValueError("`series` holds no points")
+    if log_y and any(y <= 0 for _, y in points):
+        raise ValueError("`log_y` needs positive values")
+
+    def transform(y: float) -> float:
+        return float(np.log10(y)) if log_y else float(y)
+
+    xs = sorted({x for x, _ in points})
+    low, high = min(transform(y) for _, y in points), max(transform(y) for _, y in points)
+    low, high = (low - 0.5, high + 0.5) if high == low else (low - 0.05 * (high - low), high + 0.05 * (high - low))
+    width, height = size
+    left, right, top, bottom = 70, width - 150, 30, height - 45
+    image = PIL.Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((left, 8), title, fill="black")
+    draw.rectangle([left, top, right, bottom], outline="black")
+
+    def to_pixel(x: float, y: float) -> tuple[float, float]:
+        position = xs.index(x) / max(len(xs) - 1, 1)  # categorical x axis: one slot per distinct x
+        return left + position * (right - left), bottom - (transform(y) - low) / (high - low) * (bottom - top)
+
+    for x in xs:
+        px, _ = to_pixel(x, points[0][1])
+        draw.line([px, bottom, px, bottom + 4], fill="black")
+        draw.text((px - 10, bottom + 6), f"{x:g}", fill="black")
+    for i in range(5):
+        value = low + (high - low) * i / 4
+        py = bottom - (value - low) / (high - low) * (bottom - top)
+        draw.line([left - 4, py, left, py], fill="black")
+        draw.text((4, py - 6), f"{10**value:.3g}" if log_y else f"{value:.3g}", fill="black")
+    draw.text((left + (right - left) // 2 - 30, height - 18), x_label, fill="black")
+    draw.text((4, top - 22), y_label, fill="black")
+    palette = (slot_palette(max(len(series), 1)) * 200).round().int().tolist()
+    for index, (name, (sx, sy)) in enumerate(series.items()):
+        colour = tuple(palette[index])
+        pixels = [to_pixel(x, y) for x, y in zip(sx, sy, strict=True) if y is not None]
+        if len(pixels) > 1:
+            draw.line(pixels, fill=colour, width=2)
+        for px, py in pixels:
+            draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
+        draw.line([right + 10, top + 10 + 16 * index, right + 30, top + 10 + 16 * index], fill=colour, width=3)
+        draw.text((right + 35, top + 4 + 16 * index), name, fill="black")
+    return image

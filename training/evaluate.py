@@ -1,0 +1,252 @@
+"""The paper's evaluation, for one or more pipelines side by side (MOGENT and SLATE alike):
+
+- Table 2: segmentation of held-out images — FG-ARI, mIoU, FG-mIoU, mBO (argmax of the slot attention);
+- Table 3: compositional generation — FID and IS of `--num_generated` composed scenes against as many real ones
+  (needs `--inception_weights`);
+- Figure 8: reconstruction MSE (and LPIPS with `--lpips_weights`) against the mask ratio r;
+- Figures 6 and 9 (MOGENT, with --sweep_steps / --sweep_temperatures): FID and IS against the number of decoding
+  steps T and against the choice temperature.
+
+    python training/evaluate.py --pipelines runs/mogent runs/slate --synthetic clevr --num_images 256
+
+Prints markdown tables, writes results.json (and the sweep plots as PNG) to --output_dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from train import add_data_arguments, build_datasets
+
+from mogent_hf import MaskGITScheduler, MOGENTPipeline, SLATEPipeline
+from mogent_hf.data import collate
+from mogent_hf.metrics import segmentation_metrics
+from mogent_hf.metrics.generation import (
+    InceptionFeatures,
+    fid_from_features,
+    inception_score,
+    load_torchscript,
+    lpips_distance,
+    mean_squared_error,
+)
+from mogent_hf.visualization import line_plot
+
+SEGMENTATION = ("fg_ari", "miou", "fg_miou", "mbo")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pipelines", nargs="+", required=True, help="pipeline directories or Hub ids")
+    parser.add_argument("--names", nargs="+", default=None, help="column names (default: the directory names)")
+    add_data_arguments(parser)
+    parser.add_argument("--seed", type=int, default=0, help="data stream of the synthetic scenes, and sampling")
+    parser.add_argument("--num_images", type=int, default=256, help="held-out images for Table 2 and Figure 8")
+    parser.add_argument("--num_generated", type=int, default=1000, help="composed scenes for Table 3 (paper: 40k)")
+    parser.add_argument("--composition", choices=("library", "shuffle"), default="library",
+                        help="library: k-means concepts of held-out slots; shuffle: slots across images")  # fmt: skip
+    parser.add_argument("--inception_weights", default=None, help="inception-2015-12-05.pt: a path or a Hub repo id")
+    parser.add_argument("--inception_filename", default="inception-2015-12-05.pt", help="file in the Hub repo")
+    parser.add_argument("--lpips_weights", default=None, help="a TorchScript LPIPS network: a path or a Hub repo id")
+    parser.add_argument("--lpips_filename", default="lpips.pt", help="file in the Hub repo")
+    parser.add_argument("--mask_ratios", type=float, nargs="+", default=[0.25, 0.5, 0.75, 0.95])
+    parser.add_argument("--num_inference_steps", type=int, default=20)
+    parser.add_argument("--sweep_steps", type=int, nargs="*", default=None, help="Figure 6: T values (MOGENT)")
+    parser.add_argument("--sweep_temperatures", type=float, nargs="*", default=None,
+                        help="Figure 9: choice temperatures (MOGENT)")  # fmt: skip
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
+    parser.add_argument("--output_dir", default="eval-results")
+    args = parser.parse_args(argv)
+    if args.names is not None and len(args.names) != len(args.pipelines):
+        parser.error(f"--names gives {len(args.names)} names for {len(args.pipelines)} pipelines")
+    if (args.sweep_steps or args.sweep_temperatures) and args.inception_weights is None:
+        parser.error("the sweeps of Figures 6 and 9 are FID/IS curves: they need --inception_weights")
+    for ratio in args.mask_ratios:
+        if not 0.0 <= ratio <= 1.0:
+            parser.error(f"--mask_ratios must lie in [0, 1], got {ratio}")
+    return args
+
+
+def load_pipeline(name_or_path: str, device: str, dtype: torch.dtype):
+    """A MOGENT or SLATE pipeline, whichever `model_index.json` names."""
+    from huggingface_hub import hf_hub_download
+
+    index_path = Path(name_or_path) / "model_index.json"
+    if not index_path.exists():
+        index_path = Path(hf_hub_download(name_or_path, "model_index.json"))
+    pipeline_cls = {"MOGENTPipeline": MOGENTPipeline, "SLATEPipeline": SLATEPipeline}.get(
+        json.loads(index_path.read_text())["_class_name"]
+    )
+    if pipeline_cls is None:
+        raise ValueError(f"{name_or_path} is neither a MOGENTPipeline nor a SLATEPipeline")
+    pipe = pipeline_cls.from_pretrained(name_or_path).to(device, dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def batches(images: torch.Tensor, batch_size: int):
+    return [images[start : start + batch_size] for start in range(0, images.shape[0], batch_size)]
+
+
+def decode_kwargs(pipe, seed: int, num_inference_steps: int) -> dict:
+    kwargs = {"output_type": "pt", "generator": torch.Generator(pipe.device).manual_seed(seed)}
+    if isinstance(pipe, MOGENTPipeline):
+        kwargs["num_inference_steps"] = num_inference_steps
+    return kwargs
+
+
+@torch.no_grad()
+def segmentation(pipe, images: torch.Tensor, masks: torch.Tensor | None, args) -> dict:
+    generator = torch.Generator(pipe.device).manual_seed(args.seed)  # SLATE's Gaussian slot initialisation
+    labels = [
+        pipe.segment(batch.to(pipe.device, pipe.dtype), generator).cpu() for batch in batches(images, args.batch_size)
+    ]
+    labels = torch.cat(labels)
+    return segmentation_metrics(labels.numpy(), masks.numpy()) if masks is not None else {}
+
+
+@torch.no_grad()
+def reconstruction(pipe, images: torch.Tensor, args, lpips) -> dict:
+    """Figure 8: decode each image with a fraction r of its tokens re-masked; MSE (and LPIPS) against the input."""
+    results = {}
+    for ratio in args.mask_ratios:
+        outputs = [
+            pipe(images=batch.to(pipe.device, pipe.dtype), mask_ratio=ratio, **decode_kwargs(pipe, args.seed + i,
+                 args.num_inference_steps)).images.float().cpu()
+            for i, batch in enumerate(batches(images, args.batch_size))
+        ]  # fmt: skip
+        decoded = torch.cat(outputs)
+        results[f"mse@{ratio:g}"] = mean_squared_error(decoded, images)
+        if lpips is not None:
+            results[f"lpips@{ratio:g}"] = lpips_distance(lpips, decoded, images)
+    return results
+
+
+@torch.no_grad()
+def compose(pipe, images: torch.Tensor, args, num_inference_steps: int) -> torch.Tensor:
+    """`--num_generated` composed scenes (N,3,H,W) in [0,1]."""
+    library = pipe.build_concept_library(images, batch_size=args.batch_size, seed=args.seed) if (
+        args.composition == "library") else None  # fmt: skip
+    generated, index = [], 0
+    while sum(g.shape[0] for g in generated) < args.num_generated:
+        count = min(args.batch_size, args.num_generated - sum(g.shape[0] for g in generated))
+        kwargs = decode_kwargs(pipe, args.seed + index, num_inference_steps)
+        if library is not None:
+            output = pipe.compose(count, library=library, **kwargs)
+        else:
+            start = (index * args.batch_size) % max(images.shape[0] - count, 1)
+            output = pipe.compose_by_shuffling(images[start : start + count].to(pipe.device, pipe.dtype), **kwargs)
+        generated.append(output.images.float().cpu())
+        index += 1
+    return torch.cat(generated)
+
+
+def generation_scores(generated: torch.Tensor, real_features: np.ndarray, inception: InceptionFeatures) -> dict:
+    features, probabilities = inception(generated)
+    mean, std = inception_score(probabilities, num_splits=min(10, generated.shape[0]))
+    return {"fid": fid_from_features(real_features, features), "is": mean, "is_std": std}
+
+
+def markdown_table(results: dict[str, dict], keys: list[str], title: str) -> str:
+    names = list(results)
+    lines = [f"### {title}", "", "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for key in keys:
+        cells = [f"{results[n][key]:.4f}" if isinstance(results[n].get(key), float) else "–" for n in names]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
+    output_dir = Path(args.output_dir)
+    names = args.names or [Path(p).name or p for p in args.pipelines]
+    pipes = {name: load_pipeline(path, args.device, dtype) for name, path in zip(names, args.pipelines, strict=True)}
+    resolution = next(iter(pipes.values())).model.config.image_size
+    args.num_validation_scenes = max(args.num_images, args.num_generated if args.inception_weights else 0)
+    args.num_train_scenes = max(args.num_train_scenes, args.num_validation_scenes + 1)
+    _, held_out = build_datasets(args, resolution)
+    rows = collate([held_out[i] for i in tqdm(range(len(held_out)), desc="loading held-out images")], resolution)
+    images, masks = rows["pixel_values"], rows.get("masks")
+    eval_images, eval_masks = images[: args.num_images], None if masks is None else masks[: args.num_images]
+
+    inception = lpips = real_features = None
+    if args.inception_weights:
+        inception = InceptionFeatures(load_torchscript(args.inception_weights, args.inception_filename),
+                                      batch_size=args.batch_size, device=args.device)  # fmt: skip
+        real_features = inception(images[: args.num_generated])[0]
+    if args.lpips_weights:
+        lpips = load_torchscript(args.lpips_weights, args.lpips_filename).to(args.device)
+
+    results, sweeps = {}, {}
+    for name, pipe in tqdm(pipes.items(), desc="pipelines"):
+        start = time.perf_counter()
+        result = {"model_type": pipe.model.config.model_type}
+        result.update(segmentation(pipe, eval_images, eval_masks, args))
+        result.update(reconstruction(pipe, eval_images, args, lpips))
+        if inception is not None:
+            generated = compose(pipe, eval_images, args, args.num_inference_steps)
+            result.update(generation_scores(generated, real_features, inception))
+        if isinstance(pipe, MOGENTPipeline) and inception is not None:
+            sweeps[name] = sweep(pipe, eval_images, args, real_features, inception)
+        result["seconds"] = time.perf_counter() - start
+        results[name] = result
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tables = [markdown_table(results, list(SEGMENTATION), "Table 2: segmentation (held-out images)")]
+    reconstruction_keys = [k for k in next(iter(results.values())) if k.startswith(("mse@", "lpips@"))]
+    tables.append(markdown_table(results, reconstruction_keys, "Figure 8: reconstruction vs mask ratio"))
+    if inception is not None:
+        tables.append(markdown_table(results, ["fid", "is", "is_std"], f"Table 3: composition ({args.composition}, "
+                                                                        f"{args.num_generated} images)"))  # fmt: skip
+    text = "\n\n".join(tables)
+    print(text)
+    (output_dir / "tables.md").write_text(text + "\n")
+    (output_dir / "results.json").write_text(json.dumps({"args": vars(args), "results": results, "sweeps": sweeps},
+                                                        indent=2, default=str))  # fmt: skip
+    draw_sweeps(sweeps, output_dir)
+    print(f"Results: {(output_dir / 'results.json').resolve()}")
+    return results
+
+
+def sweep(pipe, images: torch.Tensor, args, real_features, inception) -> dict:
+    """Figures 6 and 9: FID and IS against T, and against the choice temperature (at T = --num_inference_steps)."""
+    curves = {}
+    for steps in args.sweep_steps or []:
+        curves.setdefault("steps", []).append(
+            {"value": steps, **generation_scores(compose(pipe, images, args, steps), real_features, inception)}
+        )
+    scheduler = pipe.scheduler
+    for temperature in args.sweep_temperatures or []:
+        pipe.scheduler = MaskGITScheduler.from_config(scheduler.config, choice_temperature=temperature)
+        generated = compose(pipe, images, args, args.num_inference_steps)
+        curves.setdefault("temperature", []).append(
+            {"value": temperature, **generation_scores(generated, real_features, inception)}
+        )
+    pipe.scheduler = scheduler
+    return curves
+
+
+def draw_sweeps(sweeps: dict, output_dir: Path) -> None:
+    labels = {"steps": ("Figure 6", "decoding steps T"), "temperature": ("Figure 9", "choice temperature")}
+    for kind, (figure, x_label) in labels.items():
+        for metric in ("fid", "is"):
+            series = {
+                name: ([p["value"] for p in curves[kind]], [p[metric] for p in curves[kind]])
+                for name, curves in sweeps.items()
+                if kind in curves
+            }
+            if series:
+                plot = line_plot(series, f"{figure}: {metric.upper()} vs {x_label}", x_label, metric.upper())
+                plot.save(output_dir / f"{kind}_{metric}.png")
+
+
+if __name__ == "__main__":
+    main()
