@@ -1,0 +1,315 @@
+"""Generation speed, MOGENT vs SLATE, as the paper's Table 1 and Figure 2 (random weights: speed does not depend on
+training). Per-image time of decoding from slots (slot encoding excluded) and from images (included), for
+
+- MOGENT: T=20 MaskGIT steps through `MOGENTPipeline` (exact inverse-CDF token sampler on the still-masked rows,
+  head only at masked positions, slot K/V once per image, SDPA);
+- MOGENT-naive: the same decoding without those optimisations (head on all L positions, slot K/V every step,
+  Gumbel-max sampling over the whole vocabulary), the "before" of each optimisation;
+- SLATE-KV: autoregressive, KV cache (our default); SLATE-uncached: the official SLATE loop (whole prefix every step).
+
+fp32 and bf16 weights; batch 1 and 32; the 3dshapes model at 32–128 px (Figure 2) and both presets at their own
+size (Table 1); CPU, and CUDA when present. Median of repeats after a warm-up, min–max shown. Slow cases (uncached
+SLATE at large sizes) run fewer repeats, never extrapolated; cases beyond --max_case_seconds are skipped and listed.
+Also measured: the fp32/bf16 matmul peak of this machine and MOGENT's achieved FLOP rate.
+
+    python benchmarks/generation.py                   # everything (≈ 20 min on our 2-core CPU)
+    python benchmarks/generation.py --quick           # tiny smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from mogent_hf import (
+    MaskGITScheduler,
+    MOGENTConfig,
+    MOGENTModel,
+    MOGENTPipeline,
+    SLATEConfig,
+    SLATEModel,
+    SLATEPipeline,
+)
+from mogent_hf.visualization import line_plot
+
+RESULTS = Path(__file__).parent / "results"
+MODES = ("mogent", "mogent_naive", "slate_kv", "slate_uncached")
+SAMPLER = "inverse-CDF categorical (softmax → cumsum → one uniform per masked token → searchsorted)"
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_pipeline(model_type: str, preset: str, resolution: int, dtype: torch.dtype, device: torch.device):
+    torch.manual_seed(0)
+    if model_type == "mogent":
+        model = MOGENTModel(MOGENTConfig.from_preset(preset, image_size=resolution))
+        pipe = MOGENTPipeline(model=model, scheduler=MaskGITScheduler(mask_token_id=model.config.mask_token_id))
+    else:
+        pipe = SLATEPipeline(model=SLATEModel(SLATEConfig.from_preset(preset, image_size=resolution)))
+    pipe = pipe.to(device, dtype)
+    pipe.model.eval()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@torch.no_grad()
+def naive_maskgit_tokens(
+    pipe: MOGENTPipeline, slots: torch.Tensor, num_steps: int, generator, greedy: bool = False
+) -> torch.Tensor:
+    """MaskGIT decoding without the optimisations: every step recomputes the slot K/V, runs the head on all L
+    positions and samples every position with Gumbel-max over the whole vocabulary (same schedule and remasking);
+    `greedy` takes the argmax instead (then it must equal the pipeline at temperature 0 exactly)."""
+    from mogent_hf.scheduling_maskgit import num_masked_after_step, remask_lowest_confidence
+
+    model, mask_id = pipe.model, pipe.model.config.mask_token_id
+    tokens = torch.full((slots.shape[0], model.config.num_tokens), mask_id, device=slots.device)
+    num_masked_start = torch.full((slots.shape[0],), model.config.num_tokens, device=slots.device)
+    for step in range(num_steps):
+        masked = tokens == mask_id
+        logits = model.token_logits(tokens, slots=slots).float()  # (B,L,V)
+        if greedy:
+            sampled = logits.argmax(-1)
+        else:
+            uniform = torch.rand(logits.shape, generator=generator, device=logits.device)
+            sampled = (logits - torch.log(-torch.log(uniform.clamp_min(1e-20)))).argmax(-1)  # Gumbel-max
+        log_probs = logits.log_softmax(-1).gather(-1, sampled[..., None])[..., 0]
+        candidates = torch.where(masked, sampled, tokens)
+        confidence = torch.where(masked, log_probs, torch.full_like(log_probs, float("inf")))
+        still_masked = num_masked_after_step(step, num_steps, num_masked_start)
+        tokens = candidates.masked_fill(remask_lowest_confidence(confidence, still_masked), mask_id)
+    return tokens
+
+
+def decode_call(mode: str, pipe, slots: torch.Tensor, images: torch.Tensor | None):
+    """The timed call: decode from `slots`, or from `images` (encoding included) when given."""
+    source = {"images": images} if images is not None else {"slots": slots}
+    device = slots.device
+    if mode == "mogent":
+        return lambda: pipe(**source, num_inference_steps=20, temperature=1.0, output_type="pt",
+                            generator=torch.Generator(device).manual_seed(0))  # fmt: skip
+    if mode == "mogent_naive":
+
+        def naive():
+            decode_slots = pipe.model.encode(images).slots if images is not None else slots
+            tokens = naive_maskgit_tokens(pipe, decode_slots, 20, torch.Generator(device).manual_seed(0))
+            return pipe.model.decode_tokens(tokens)
+
+        return naive
+    return lambda: pipe(**source, use_cache=mode == "slate_kv", output_type="pt")
+
+
+def measure(fn, device: torch.device, repeats: int, max_seconds: float) -> list[float] | None:
+    """Seconds per call: a warm-up, then `repeats` timed calls (one when the warm-up alone took > max_seconds/4,
+    none — None — when it took longer than max_seconds)."""
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    warmup = time.perf_counter() - start
+    if warmup > max_seconds:
+        return None
+    repeats = 1 if warmup > max_seconds / 4 else repeats
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device, size: int = 2048, repeats: int = 10) -> float:
+    """Median GFLOP/s of a size×size matmul (the machine's practical peak at that precision)."""
+    a = torch.randn(size, size, dtype=dtype, device=device)
+    b = torch.randn(size, size, dtype=dtype, device=device)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        a @ b
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of CPU flash attention, which torch's FlopCounterMode does not count: QKᵀ and PV, 2·m·n·k each."""
+    batch, heads, queries, dim = query_shape
+    return 4 * batch * heads * queries * key_shape[-2] * dim
+
+
+def decoding_flops(pipe, slots: torch.Tensor) -> int:
+    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: sdpa_flops}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+        decode_call("mogent", pipe, slots, None)()
+    return counter.get_total_flops()
+
+
+def cases(args) -> list[dict]:
+    """(preset, resolution, batch) combinations: Figure 2 (3dshapes model, 32–128 px, batch 1) and Table 1."""
+    found = [dict(figure="figure2", preset="3dshapes", resolution=r, batch=1) for r in args.resolutions]
+    for preset, resolution in (("3dshapes", 64), ("clevr", 128)):
+        for batch in args.batch_sizes:
+            if not (preset == "3dshapes" and batch == 1):  # already in the Figure-2 sweep
+                found.append(dict(figure="table1", preset=preset, resolution=resolution, batch=batch))
+    return found
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--resolutions", type=int, nargs="+", default=[32, 48, 64, 96, 128])
+    parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"])
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--max_case_seconds", type=float, default=240.0, help="skip a case whose warm-up exceeds it")
+    parser.add_argument("--include_encoding", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time image → slots → image (batch 1, 64 and 128 px)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="smoke run: 32 px, batch 1, 1 repeat")
+    parser.add_argument(
+        "--output", default=None, help="JSON path (default benchmarks/results/generation_<device>.json)"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.resolutions, args.batch_sizes, args.repeats = [32], [1], 1
+    device = torch.device(args.device)
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    peaks = {name: matmul_peak(dtypes[name], device) for name in args.precisions}
+    print(f"device: {device_name(device)}; matmul peak " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
+    rows = []
+    for case in cases(args) if not args.quick else cases(args)[:1]:
+        for precision in args.precisions:
+            pipes = {kind: make_pipeline(kind, case["preset"], case["resolution"], dtypes[precision], device)
+                     for kind in ("mogent", "slate")}  # fmt: skip
+            generator = torch.Generator().manual_seed(0)
+            images = torch.rand(case["batch"], 3, case["resolution"], case["resolution"], generator=generator)
+            images = images.to(device, dtypes[precision])
+            for mode in args.modes:
+                pipe = pipes["mogent" if mode.startswith("mogent") else "slate"]
+                slots = pipe.model.encode(images, generator=torch.Generator(device).manual_seed(0)).slots
+                sources = [("excluded", None)]
+                if args.include_encoding and case["batch"] == 1 and case["resolution"] in (64, 128):
+                    sources.append(("included", images))  # Table 1's sizes
+                for encoding, source_images in sources:
+                    times = measure(decode_call(mode, pipe, slots, source_images), device, args.repeats,
+                                    args.max_case_seconds)  # fmt: skip
+                    row = {**case, "precision": precision, "mode": mode, "encoding": encoding,
+                           "seconds": times, "per_image": None if times is None else
+                           [t / case["batch"] for t in times]}  # fmt: skip
+                    if mode == "mogent" and encoding == "excluded" and times is not None:
+                        flops = decoding_flops(pipe, slots)
+                        row["gflop_per_image"] = flops / case["batch"] / 1e9
+                        row["gflops_per_second"] = flops / statistics.median(times) / 1e9
+                        row["fraction_of_peak"] = row["gflops_per_second"] / peaks[precision]
+                    rows.append(row)
+                    print(format_row(row), flush=True)
+            del pipes
+    result = {"device": device_name(device), "torch": torch.__version__, "sampler": SAMPLER, "peaks_gflops": peaks,
+              "rows": rows, "ratios": ratios(rows)}  # fmt: skip
+    print_tables(result)
+    RESULTS.mkdir(exist_ok=True)
+    name = f"generation_{device.type}{'_quick' if args.quick else ''}"
+    output = Path(args.output) if args.output else RESULTS / f"{name}.json"
+    output.write_text(json.dumps(result, indent=2))
+    if not args.quick:
+        draw_figure2(rows, output.with_suffix(".png"))
+    print(f"wrote {output}")
+    return result
+
+
+def median_ms(row: dict) -> float | None:
+    return None if row["per_image"] is None else 1000 * statistics.median(row["per_image"])
+
+
+def format_row(row: dict) -> str:
+    if row["per_image"] is None:
+        timing = "skipped (warm-up over --max_case_seconds)"
+    else:
+        low, high = 1000 * min(row["per_image"]), 1000 * max(row["per_image"])
+        timing = f"{median_ms(row):9.1f} ms/img ({low:.1f}–{high:.1f}, n={len(row['per_image'])})"
+    extra = f"  {row['gflops_per_second']:.0f} GFLOP/s ({100 * row['fraction_of_peak']:.0f}% of peak)" if (
+        "gflops_per_second" in row) else ""  # fmt: skip
+    return (f"{row['preset']:8s} {row['resolution']:4d}px B{row['batch']:<3d} {row['precision']} {row['mode']:15s} "
+            f"enc {row['encoding']:8s} {timing}{extra}")  # fmt: skip
+
+
+def lookup(rows, **key) -> float | None:
+    for row in rows:
+        if all(row[k] == v for k, v in key.items()):
+            return median_ms(row)
+    return None
+
+
+def ratios(rows: list[dict]) -> list[dict]:
+    """SLATE / MOGENT per case: at equal precision, and each at its fastest precision."""
+    found = []
+    for case in {(r["preset"], r["resolution"], r["batch"]) for r in rows}:
+        preset, resolution, batch = case
+        base = dict(preset=preset, resolution=resolution, batch=batch, encoding="excluded")
+        for slate in ("slate_uncached", "slate_kv", "mogent_naive"):
+            entry = {"preset": preset, "resolution": resolution, "batch": batch, "ratio": f"{slate} / mogent"}
+            for precision in ("fp32", "bf16"):
+                a, b = lookup(rows, **base, mode=slate, precision=precision), lookup(rows, **base, mode="mogent",
+                                                                                   precision=precision)  # fmt: skip
+                entry[precision] = a / b if a and b else None
+            fastest = [lookup(rows, **base, mode=m, precision=p) for m in (slate, "mogent") for p in ("fp32", "bf16")]
+            slate_best, mogent_best = min(filter(None, fastest[:2]), default=None), min(filter(None, fastest[2:]),
+                                                                                       default=None)  # fmt: skip
+            entry["best_vs_best"] = slate_best / mogent_best if slate_best and mogent_best else None
+            found.append(entry)
+    return sorted(found, key=lambda e: (e["preset"], e["resolution"], e["batch"], e["ratio"]))
+
+
+def print_tables(result: dict) -> None:
+    rows = result["rows"]
+    print("\n| preset | px | batch | precision | " + " | ".join(MODES) + " |")
+    print("|---|---|---|---|" + "---|" * len(MODES))
+    keys = sorted({(r["preset"], r["resolution"], r["batch"], r["precision"]) for r in rows})
+    for preset, resolution, batch, precision in keys:
+        cells = []
+        for mode in MODES:
+            value = lookup(rows, preset=preset, resolution=resolution, batch=batch, precision=precision, mode=mode,
+                           encoding="excluded")  # fmt: skip
+            cells.append("–" if value is None else f"{value:.1f}")
+        print(f"| {preset} | {resolution} | {batch} | {precision} | " + " | ".join(cells) + " |")
+    print("\n| preset | px | batch | ratio | fp32 | bf16 | each at its fastest |\n|---|---|---|---|---|---|---|")
+    for entry in result["ratios"]:
+        cells = ["–" if entry[k] is None else f"{entry[k]:.1f}×" for k in ("fp32", "bf16", "best_vs_best")]
+        head = f"| {entry['preset']} | {entry['resolution']} | {entry['batch']} | {entry['ratio']} | "
+        print(head + " | ".join(cells) + " |")
+
+
+def draw_figure2(rows: list[dict], path: Path) -> None:
+    series = {}
+    for mode in MODES:
+        for precision in ("fp32", "bf16"):
+            points = [(r["resolution"], median_ms(r) / 1000) for r in rows if r["figure"] == "figure2" and
+                      r["mode"] == mode and r["precision"] == precision and r["encoding"] == "excluded"
+                      and r["per_image"] is not None]  # fmt: skip
+            if points:
+                series[f"{mode} {precision}"] = ([p[0] for p in points], [p[1] for p in points])
+    if series:
+        plot = line_plot(series, "Figure 2: generation time per image (batch 1, 3dshapes model)", "resolution (px)",
+                         "seconds / image (log)", log_y=True, size=(720, 420))  # fmt: skip
+        plot.save(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Training-step time (forward + backward + Adam step), MOGENT vs SLATE, as the paper's Table 1: the paper's batch
+size (50 on 3D Shapes, 64 on CLEVR) and a CPU-sized one, fp32 and bf16 autocast, with the preset's dropout and
+without it (dropout in attention makes SDPA fall back from the fused kernel to the plain one on CPU); peak memory
+(CUDA max allocated, or the process's peak RSS on CPU) and parameter counts.
+
+    python benchmarks/train_step.py            # both presets (≈ 5 min on our 2-core CPU)
+    python benchmarks/train_step.py --quick    # tiny smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from mogent_hf import MOGENTConfig, MOGENTModel, SLATEConfig, SLATEModel
+
+RESULTS = Path(__file__).parent / "results"
+MODELS = {"mogent": (MOGENTConfig, MOGENTModel), "slate": (SLATEConfig, SLATEModel)}
+PAPER = {
+    "mogent": {"parameters": "3.7M", "train_step_s": 0.056},
+    "slate": {"parameters": "3.6M", "train_step_s": 0.465},
+}
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def time_steps(model_type, preset, batch, precision, dropout, device, repeats) -> dict:
+    config_cls, model_cls = MODELS[model_type]
+    overrides = {} if dropout else {"dropout": 0.0}
+    torch.manual_seed(0)
+    model = model_cls(config_cls.from_preset(preset, **overrides)).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    images = torch.rand(batch, 3, model.config.image_size, model.config.image_size, device=device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    def step():
+        with autocast:
+            loss = model(images, tau=1.0, sigma=1.0).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()  # warm-up
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return {
+        "model": model_type, "preset": preset, "batch": batch, "precision": precision, "dropout": dropout,
+        "seconds": times, "median_s": statistics.median(times), "peak_memory_mb": peak_memory_mb(device),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--presets", nargs="+", default=["3dshapes", "clevr"])
+    parser.add_argument("--cpu_batch", type=int, default=8, help="the CPU-sized batch, next to the paper's")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="tiny preset, batch 2, 1 repeat")
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    presets = ["tiny"] if args.quick else args.presets
+    rows = []
+    for preset in presets:
+        paper_batch = MOGENTConfig.from_preset(preset).train_batch_size
+        for batch in sorted({2 if args.quick else args.cpu_batch, paper_batch}):
+            for precision in ("fp32", "bf16"):
+                for dropout in (True, False):
+                    for model_type in MODELS:
+                        row = time_steps(model_type, preset, batch, precision, dropout, device,
+                                         1 if args.quick else args.repeats)  # fmt: skip
+                        rows.append(row)
+                        print(f"{preset:8s} B{batch:<3d} {precision} dropout={'on ' if dropout else 'off'} "
+                              f"{model_type:6s} {1000 * row['median_s']:8.1f} ms/step  {row['parameters']:>10,d} "
+                              f"params  peak {row['peak_memory_mb']:.0f} MB", flush=True)  # fmt: skip
+    print("\n| preset | batch | precision | dropout | MOGENT ms | SLATE ms | SLATE / MOGENT |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        if row["model"] != "mogent":
+            continue
+        same = ("preset", "batch", "precision", "dropout")
+        slate = next(r for r in rows if r["model"] == "slate" and all(r[k] == row[k] for k in same))
+        print(f"| {row['preset']} | {row['batch']} | {row['precision']} | {'on' if row['dropout'] else 'off'} | "
+              f"{1000 * row['median_s']:.0f} | {1000 * slate['median_s']:.0f} | "
+              f"{slate['median_s'] / row['median_s']:.2f}× |")  # fmt: skip
+    result = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(), "paper": PAPER,
+              "rows": rows}  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    output = (
+        Path(args.output) if args.output else RESULTS / f"train_step_{device.type}{'_quick' if args.quick else ''}.json"
+    )
+    output.write_text(json.dumps(result, indent=2))
+    print(f"wrote {output}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
