@@ -159,3 +159,21 @@ def test_bad_data_inputs_raise_clear_errors(tmp_path):
 def test_datasets_image_columns_are_images():
     features = make_synthetic_dataset("clevr", 1, 0, resolution=32)["train"].features
     assert isinstance(features["image"], datasets.Image) and features["mask"].mode == "L"
+
+
+def test_synthetic_scenes_render_on_the_fly_and_keep_test_scenes_apart():
+    from mogent_hf.data import SyntheticScenes, render_clevr
+
+    train = SyntheticScenes("clevr", 4, resolution=32, seed=5, max_objects=4)
+    test = SyntheticScenes("clevr", 4, resolution=32, seed=5, split="test", max_objects=4)
+    assert len(train) == 4 and train[2]["image"].shape == (32, 32, 3) and train[2]["mask"].dtype == np.uint8
+    assert np.array_equal(train[2]["image"], render_clevr(5, 2, 32, max_objects=4).image)
+    assert not any(np.array_equal(train[i]["image"], test[i]["image"]) for i in range(4))
+    shapes = SyntheticScenes("shapes3d", 2, seed=1, split="test")
+    assert shapes[0]["mask"].max() == 2
+    with pytest.raises(IndexError):
+        train[4]
+    with pytest.raises(ValueError, match="`split`"):
+        SyntheticScenes("clevr", 4, split="validation")
+    with pytest.raises(ValueError, match="at most 400000"):
+        SyntheticScenes("shapes3d", 400_001)

@@ -239,3 +239,24 @@ def test_bad_slots_tokens_and_arguments_raise_clear_errors(images):
         mogent(images, tau=0.0)
     with pytest.raises(ValueError, match="token_mask"):
         mogent(images, token_mask=torch.zeros(2, 5, dtype=torch.bool))
+
+
+def test_codebook_entropy_term_is_subtracted_from_the_dvae_objective(images):
+    model = tiny(MOGENTModel, MOGENTConfig, codebook_entropy_weight=0.5)
+    torch.manual_seed(3)
+    objective, mse, _, _ = model.dvae_loss(images, tau=1.0)
+    mean_probs = model.dvae.code_log_probs(images).exp().mean(dim=(0, 2, 3))
+    entropy = -(mean_probs * mean_probs.log()).sum()
+    torch.testing.assert_close(objective, mse - 0.5 * entropy)
+    torch.manual_seed(3)
+    objective_off, mse_off, _, _ = model.dvae_loss(images, tau=1.0, codebook_entropy_weight=0.0)
+    assert torch.equal(objective_off, mse_off) and torch.equal(mse_off, mse)
+    with pytest.raises(ValueError, match="codebook_entropy_weight"):
+        MOGENTConfig.from_preset("tiny", codebook_entropy_weight=-1.0)
+
+
+def test_small_preset_is_a_64px_cpu_recipe_shared_by_both_models():
+    mogent, slate = MOGENTConfig.from_preset("small"), SLATEConfig.from_preset("small")
+    assert (mogent.image_size, mogent.num_tokens, mogent.dropout) == (64, 256, 0.0)
+    assert (slate.mlp_hidden_size, slate.num_heads) == (mogent.mlp_hidden_size, mogent.num_heads)
+    assert slate.slot_init == "gaussian" and mogent.slot_init == "learned_queries"

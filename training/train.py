@@ -67,7 +67,7 @@ from mogent_hf.visualization import image_grid, overlay_labels
 
 logger = get_logger(__name__, log_level="INFO")
 MODELS = {"mogent": (MOGENTConfig, MOGENTModel), "slate": (SLATEConfig, SLATEModel)}
-PRESETS = ("3dshapes", "clevr", "tiny")
+PRESETS = ("3dshapes", "clevr", "small", "tiny")
 # Config fields a flag may override (None = keep the preset's value).
 CONFIG_FLAGS = {
     "vocab_size": int,
@@ -150,6 +150,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--annealing_steps", default="15%", help="τ and σ annealing: steps, fraction, or 'preset'")
     train.add_argument("--dvae_pretrain_steps", type=int, default=0, help="train the DVAE alone for the first N "
                        "steps; the rest's warm-up and σ annealing start after them (0 = the paper)")  # fmt: skip
+    train.add_argument("--codebook_entropy_annealing_steps", type=int, default=0, help="anneal the config's "
+                       "codebook_entropy_weight to 0 (cosine) over N steps; 0 keeps it constant")  # fmt: skip
     train.add_argument("--lr_halve_on_plateau", action="store_true", help="halve the lr when validation stalls")
     train.add_argument("--plateau_patience", type=int, default=4, help="validations without improvement")
     train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None)
@@ -472,10 +474,14 @@ def main(argv: list[str] | None = None):
         pretrain = args.dvae_pretrain_steps
         sigma = cosine_anneal(global_step, config.sigma_start, 0.0, annealing[1], start_step=pretrain)
         lr = config.learning_rate * linear_warmup(global_step, warmup, start_step=pretrain) * plateau.factor
+        entropy_weight = config.codebook_entropy_weight
+        if args.codebook_entropy_annealing_steps > 0:
+            entropy_weight = cosine_anneal(global_step, entropy_weight, 0.0, args.codebook_entropy_annealing_steps)
         optimizer.param_groups[1]["lr"] = lr
         with accelerator.accumulate(model):
             pixel_values = batch["pixel_values"].to(accelerator.device)
-            output = model(pixel_values, tau=tau, sigma=sigma, dvae_only=global_step < pretrain)
+            output = model(pixel_values, tau=tau, sigma=sigma, dvae_only=global_step < pretrain,
+                           codebook_entropy_weight=entropy_weight)  # fmt: skip
             accelerator.backward(output.loss)
             if accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -488,7 +494,8 @@ def main(argv: list[str] | None = None):
         losses = torch.stack([output.loss, output.dvae_mse, output.cross_entropy]).detach().float()
         losses = accelerator.reduce(losses, "mean").tolist()
         logs = {"loss": losses[0], "dvae_mse": losses[1], "cross_entropy": losses[2], "lr": lr, "tau": tau,
-                "sigma": sigma, "dvae_lr": config.dvae_learning_rate}  # fmt: skip
+                "sigma": sigma, "dvae_lr": config.dvae_learning_rate,
+                "codebook_entropy_weight": entropy_weight}  # fmt: skip
         progress.update(1)
         progress.set_postfix(loss=f"{losses[0]:.4f}", lr=f"{lr:.2e}", tau=f"{tau:.3f}", sigma=f"{sigma:.3f}")
 

@@ -221,11 +221,12 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         return self.dvae.decode_tokens(tokens.view(-1, side, side))
 
     def dvae_loss(
-        self, pixel_values: torch.Tensor, tau: float
+        self, pixel_values: torch.Tensor, tau: float, codebook_entropy_weight: float | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Relaxed DVAE pass → (objective (), per-pixel MSE (), reconstruction (B,C,H,W), argmax tokens (B,L)).
 
-        The objective is the MSE, minus `codebook_entropy_weight`·H(batch-mean code distribution) when that is set."""
+        The objective is the MSE minus w·H(batch-mean code distribution), w = `codebook_entropy_weight` (by default
+        the config's; the training script may anneal it)."""
         check_pixel_values(pixel_values, self.config)
         if not tau > 0:
             raise ValueError(f"`tau` must be > 0, got {tau}")
@@ -233,10 +234,11 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         reconstruction = self.dvae.decode_codes(self.dvae.relaxed_codes(log_probs, tau))
         mse = F.mse_loss(reconstruction.float(), pixel_values.float())
         objective = mse
-        if self.config.codebook_entropy_weight > 0:
+        weight = self.config.codebook_entropy_weight if codebook_entropy_weight is None else codebook_entropy_weight
+        if weight > 0:
             mean_probs = log_probs.float().exp().mean(dim=(0, 2, 3))  # (V,)
             entropy = -(mean_probs * mean_probs.clamp_min(1e-12).log()).sum()
-            objective = mse - self.config.codebook_entropy_weight * entropy
+            objective = mse - weight * entropy
         return objective, mse, reconstruction, log_probs.argmax(dim=1).flatten(1).detach()
 
     def dvae_only_output(self, dvae_objective, dvae_mse, reconstruction, tokens, return_dict: bool):

@@ -86,6 +86,7 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         token_mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         dvae_only: bool = False,
+        codebook_entropy_weight: float | None = None,
         return_dict: bool = True,
     ) -> SlotTransformerOutput | tuple:
         """Training pass.
@@ -97,9 +98,10 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
             token_mask (`torch.BoolTensor` (B,L), optional): tokens to mask; by default drawn with the training
                 schedule (r ~ U(0,1), ⌈γ(r)·L⌉ masked).
             dvae_only (`bool`): train the tokenizer alone (its warm-up phase): loss = DVAE MSE, no slots or decoder.
+            codebook_entropy_weight (`float`, optional): overrides `config.codebook_entropy_weight` for this pass.
             generator (`torch.Generator`, optional): for the mask and the slot noise.
         """
-        dvae_objective, dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau)
+        dvae_objective, dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau, codebook_entropy_weight)
         if dvae_only:
             return self.dvae_only_output(dvae_objective, dvae_mse, reconstruction, tokens, return_dict)
         slots, attention = self.slots_from_tokens(tokens, sigma=sigma, generator=generator)

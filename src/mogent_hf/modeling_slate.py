@@ -106,6 +106,7 @@ class SLATEModel(SlotTransformerPreTrainedModel):
         sigma: float = 0.0,
         generator: torch.Generator | None = None,
         dvae_only: bool = False,
+        codebook_entropy_weight: float | None = None,
         return_dict: bool = True,
     ) -> SlotTransformerOutput | tuple:
         """Training pass: DVAE MSE + next-token cross-entropy on all L tokens.
@@ -115,9 +116,10 @@ class SLATEModel(SlotTransformerPreTrainedModel):
             tau (`float`): DVAE Gumbel-softmax temperature.
             sigma (`float`): noise scale on learned slot queries (used only with `slot_init="learned_queries"`).
             dvae_only (`bool`): train the tokenizer alone (its warm-up phase): loss = DVAE MSE, no slots or decoder.
+            codebook_entropy_weight (`float`, optional): overrides `config.codebook_entropy_weight` for this pass.
             generator (`torch.Generator`, optional): for the slot initialisation.
         """
-        dvae_objective, dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau)
+        dvae_objective, dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau, codebook_entropy_weight)
         if dvae_only:
             return self.dvae_only_output(dvae_objective, dvae_mse, reconstruction, tokens, return_dict)
         slots, attention = self.slots_from_tokens(tokens, sigma=sigma, generator=generator)

@@ -1,0 +1,39 @@
+"""Draws docs/learning_curves.png from the validation logs of the runs in docs/results.md (docs/runs/*.jsonl, copied
+from each run's logs.jsonl): FG-ARI, mBO, codes in use and decoder cross-entropy against the step.
+
+    python docs/make_learning_curves.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import PIL.Image
+
+from mogent_hf.visualization import line_plot
+
+DOCS = Path(__file__).resolve().parent
+PANELS = [("validation/fg_ari", "FG-ARI"), ("validation/mbo", "mBO"), ("validation/codes_in_use", "codes in use"),
+          ("validation/cross_entropy", "decoder cross-entropy")]  # fmt: skip
+
+
+def main() -> None:
+    runs = {}
+    for path in sorted((DOCS / "runs").glob("*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        runs[path.stem] = [row for row in rows if "validation/fg_ari" in row]
+    panels = []
+    for key, label in PANELS:
+        series = {name: ([r["step"] for r in rows], [r[key] for r in rows]) for name, rows in runs.items() if rows}
+        panels.append(line_plot(series, f"{label} on held-out scenes", "step", label, size=(640, 330)))
+    width, height = panels[0].size
+    canvas = PIL.Image.new("RGB", (2 * width, 2 * height), "white")
+    for index, panel in enumerate(panels):
+        canvas.paste(panel, ((index % 2) * width, (index // 2) * height))
+    canvas.save(DOCS / "learning_curves.png")
+    print(f"wrote {DOCS / 'learning_curves.png'} from {len(runs)} runs")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+import pytest
+import torch
+
+from mogent_hf.visualization import image_grid, line_plot, overlay_labels, slot_palette
+
+
+def test_overlay_blends_each_pixel_with_its_slot_colour():
+    images = torch.zeros(1, 3, 2, 2)
+    labels = torch.tensor([[[0, 1], [1, 0]]])
+    overlay = overlay_labels(images, labels, alpha=1.0)
+    palette = slot_palette(2)
+    assert torch.allclose(overlay[0, :, 0, 1], palette[1]) and torch.allclose(overlay[0, :, 0, 0], palette[0])
+    with pytest.raises(ValueError, match="labels"):
+        overlay_labels(images, labels[:, :1])
+
+
+def test_image_grid_places_columns_side_by_side_with_padding():
+    white, black = torch.ones(2, 3, 4, 4), torch.zeros(2, 3, 4, 4)
+    grid = image_grid([white, black], scale=2, padding=1)
+    assert grid.size == (2 * (8 + 1) + 1, 2 * (8 + 1) + 1)
+    assert grid.getpixel((1 + 9, 1)) == (0, 0, 0) and grid.getpixel((1, 1)) == (255, 255, 255)
+    with pytest.raises(ValueError, match="shape"):
+        image_grid([white, black[:1]])
+
+
+def test_line_plot_draws_series_and_rejects_bad_input():
+    plot = line_plot({"a": ([1, 2], [0.1, 10.0]), "b": ([1, 2], [1.0, None])}, "t", "x", "y", log_y=True)
+    assert plot.size == (560, 360) and len(set(plot.getdata())) > 2
+    with pytest.raises(ValueError, match="positive"):
+        line_plot({"a": ([1], [0.0])}, "t", "x", "y", log_y=True)
+    with pytest.raises(ValueError, match="no points"):
+        line_plot({}, "t", "x", "y")
