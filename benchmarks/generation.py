@@ -47,7 +47,9 @@ SAMPLER = "inverse-CDF categorical (softmax → cumsum → one uniform per maske
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+             if line.startswith("model name")] if Path("/proc/cpuinfo").exists() else []  # fmt: skip
+    return f"{names[0] if names else platform.machine()}, {torch.get_num_threads()} threads"
 
 
 def synchronize(device: torch.device) -> None:
@@ -154,10 +156,10 @@ def sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwa
     return 4 * batch * heads * queries * key_shape[-2] * dim
 
 
-def decoding_flops(pipe, slots: torch.Tensor) -> int:
+def decoding_flops(mode: str, pipe, slots: torch.Tensor) -> int:
     mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: sdpa_flops}
     with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
-        decode_call("mogent", pipe, slots, None)()
+        decode_call(mode, pipe, slots, None)()
     return counter.get_total_flops()
 
 
@@ -222,8 +224,8 @@ def main(argv: list[str] | None = None) -> dict:
                            [t / case["batch"] for t in times]}  # fmt: skip
                     if times is None:
                         row["skipped"] = "warm-up over --max_case_seconds"
-                    if mode == "mogent" and encoding == "excluded" and times is not None:
-                        flops = decoding_flops(pipe, slots)
+                    if mode in ("mogent", "slate_kv") and encoding == "excluded" and times is not None:
+                        flops = decoding_flops(mode, pipe, slots)
                         row["gflop_per_image"] = flops / case["batch"] / 1e9
                         row["gflops_per_second"] = flops / statistics.median(times) / 1e9
                         row["fraction_of_peak"] = row["gflops_per_second"] / peaks[precision]
