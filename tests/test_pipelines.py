@@ -204,7 +204,7 @@ def test_optimised_maskgit_decoding_equals_the_unoptimised_loop(mogent_pipe):
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from generation import naive_maskgit_tokens
 
     slots = torch.randn(3, mogent_pipe.model.config.num_slots, mogent_pipe.model.config.slot_size)

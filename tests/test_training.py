@@ -28,8 +28,20 @@ from mogent_hf.training_utils import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "training"))
+# Appended, not prepended: training/evaluate.py must not shadow the `evaluate` library for the other tests.
+sys.path.append(str(ROOT / "training"))
 import train  # noqa: E402
+
+
+def load_evaluate_script():
+    """training/evaluate.py as a module of another name than the `evaluate` library."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "training" / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 # A fast tiny run: absolute warm-up/annealing so that runs of different lengths share their schedules.
 TINY = ["--preset", "tiny", "--synthetic", "clevr", "--num_train_scenes", "64", "--num_validation_scenes", "8",
@@ -278,7 +290,7 @@ def test_evaluate_help_documents_every_option():
     result = subprocess.run([sys.executable, str(ROOT / "training" / "evaluate.py"), "--help"], capture_output=True,
                             text=True, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    import evaluate as evaluate_script  # training/evaluate.py (the training dir is first on sys.path)
+    evaluate_script = load_evaluate_script()
 
     parser_options = {"--pipelines", "--inception_weights", "--lpips_weights", "--mask_ratios", "--sweep_steps",
                       "--sweep_temperatures", "--composition", "--num_generated", "--dtype", "--synthetic"}  # fmt: skip
@@ -287,9 +299,8 @@ def test_evaluate_help_documents_every_option():
 
 
 def test_evaluate_prints_the_tables_of_two_trained_pipelines_from_the_run(tmp_path, capsys):
-    import evaluate as evaluate_script
-
-    sys.path.insert(0, str(ROOT / "tests"))
+    evaluate_script = load_evaluate_script()
+    sys.path.append(str(ROOT / "tests"))
     from test_metrics import TinyInception
 
     run(tmp_path / "mogent", "--max_train_steps", "2", "--validation_steps", "2")
