@@ -321,3 +321,4 @@ def test_evaluate_prints_the_tables_of_two_trained_pipelines_from_the_run(tmp_pa
     assert f"{results['slate']['mbo']:.4f}" in printed
     assert [p["value"] for p in saved["sweeps"]["mogent"]["steps"]] == [1, 2]
     assert (tmp_path / "eval" / "steps_fid.png").exists()
+    assert results["slate"]["generation_ms_per_image"] > 0 and "| generation_ms_per_image |" in printed

@@ -148,6 +148,21 @@ def compose(pipe, images: torch.Tensor, args, num_inference_steps: int) -> torch
     return torch.cat(generated)
 
 
+@torch.no_grad()
+def generation_time(pipe, images: torch.Tensor, args) -> dict:
+    """Milliseconds per image to decode one batch from its slots (slot encoding excluded), after a warm-up."""
+    batch = images[: args.batch_size].to(pipe.device, pipe.dtype)
+    slots = pipe.encode(batch, generator=torch.Generator(pipe.device).manual_seed(args.seed)).slots
+    pipe(slots=slots, **decode_kwargs(pipe, args.seed, args.num_inference_steps))
+    if pipe.device.type == "cuda":
+        torch.cuda.synchronize(pipe.device)
+    start = time.perf_counter()
+    pipe(slots=slots, **decode_kwargs(pipe, args.seed, args.num_inference_steps))
+    if pipe.device.type == "cuda":
+        torch.cuda.synchronize(pipe.device)
+    return {"generation_ms_per_image": 1000 * (time.perf_counter() - start) / batch.shape[0]}
+
+
 def generation_scores(generated: torch.Tensor, real_features: np.ndarray, inception: InceptionFeatures) -> dict:
     features, probabilities = inception(generated)
     mean, std = inception_score(probabilities, num_splits=min(10, generated.shape[0]))
@@ -191,6 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
         result = {"model_type": pipe.model.config.model_type}
         result.update(segmentation(pipe, eval_images, eval_masks, args))
         result.update(reconstruction(pipe, eval_images, args, lpips))
+        result.update(generation_time(pipe, eval_images, args))
         if inception is not None:
             generated = compose(pipe, eval_images, args, args.num_inference_steps)
             result.update(generation_scores(generated, real_features, inception))
@@ -203,6 +219,8 @@ def main(argv: list[str] | None = None) -> dict:
     tables = [markdown_table(results, list(SEGMENTATION), "Table 2: segmentation (held-out images)")]
     reconstruction_keys = [k for k in next(iter(results.values())) if k.startswith(("mse@", "lpips@"))]
     tables.append(markdown_table(results, reconstruction_keys, "Figure 8: reconstruction vs mask ratio"))
+    tables.append(markdown_table(results, ["generation_ms_per_image"], f"Decoding time ({args.device}, batch "
+                                                                      f"{args.batch_size}, slots given)"))  # fmt: skip
     if inception is not None:
         tables.append(markdown_table(results, ["fid", "is", "is_std"], f"Table 3: composition ({args.composition}, "
                                                                         f"{args.num_generated} images)"))  # fmt: skip
