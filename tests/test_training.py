@@ -191,6 +191,10 @@ def test_a_crash_during_a_save_leaves_the_previous_checkpoint_as_latest(tmp_path
     assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
     assert not list(tmp_path.glob(".tmp-checkpoint-*"))
     assert [step for step, *_ in losses(tmp_path)] == [1, 2, 3, 4, 5, 6]
+    AcceleratorState._reset_state(True)
+    (tmp_path / "eval_results.json").unlink()
+    run(tmp_path, "--max_train_steps", "6", "--resume_from_checkpoint", "latest")  # nothing left: export + validate
+    assert json.loads((tmp_path / "eval_results.json").read_text())["step"] == 6
 
 
 def test_slate_trains_through_the_same_script(tmp_path):

@@ -524,6 +524,11 @@ def main(argv: list[str] | None = None):
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        if not metrics:  # nothing left to train (a finished run resumed to export it): validate the final weights
+            tau = cosine_anneal(global_step, config.tau_start, config.tau_end, annealing[0])
+            with torch.random.fork_rng(devices=[]):
+                metrics, grid = validate(accelerator.unwrap_model(model), validation_batches, args, global_step, tau,
+                                         accelerator.device)  # fmt: skip
         finish(accelerator.unwrap_model(model), output_dir, args, config, metrics, global_step, grid)
     accelerator.end_training()
     return accelerator.unwrap_model(model)
