@@ -71,9 +71,14 @@ def test_sampler_is_exact_greedy_and_respects_top_k():
     logits = torch.tensor([[0.0, 3.0, 1.0, -2.0]]).repeat(20000, 1)
     tokens, log_probs = sample_tokens(logits, temperature=0.0)
     assert (tokens == 1).all() and torch.allclose(log_probs, logits.log_softmax(-1)[:, 1])
-    tokens, _ = sample_tokens(logits, temperature=1.0, generator=torch.Generator().manual_seed(0))
+    tokens, log_probs = sample_tokens(logits, temperature=1.0, generator=torch.Generator().manual_seed(0))
     frequencies = torch.bincount(tokens, minlength=4).float() / len(tokens)
     assert torch.allclose(frequencies, logits[0].softmax(-1), atol=0.01)
+    assert torch.allclose(log_probs, logits.log_softmax(-1).gather(1, tokens[:, None])[:, 0])
+    tokens, log_probs = sample_tokens(logits, temperature=2.0, generator=torch.Generator().manual_seed(1))
+    frequencies = torch.bincount(tokens, minlength=4).float() / len(tokens)
+    assert torch.allclose(frequencies, (logits[0] / 2).softmax(-1), atol=0.01)
+    assert torch.allclose(log_probs, (logits / 2).log_softmax(-1).gather(1, tokens[:, None])[:, 0])
     tokens, _ = sample_tokens(logits, temperature=1.0, top_k=2, generator=torch.Generator().manual_seed(0))
     assert set(tokens.unique().tolist()) == {1, 2}
 
