@@ -110,9 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(), "paper": PAPER,
               "rows": rows}  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    output = (
-        Path(args.output) if args.output else RESULTS / f"train_step_{device.type}{'_quick' if args.quick else ''}.json"
-    )
+    name = f"train_step_{device.type}_{'_'.join(presets)}{'_quick' if args.quick else ''}"
+    output = Path(args.output) if args.output else RESULTS / f"{name}.json"
     output.write_text(json.dumps(result, indent=2))
     print(f"wrote {output}")
     return result
