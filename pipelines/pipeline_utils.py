@@ -23,6 +23,11 @@ from .concept_library import ConceptLibrary
 ImageInput = torch.Tensor | np.ndarray | PIL.Image.Image | list
 
 
+def shuffle_slots(slots: torch.Tensor) -> torch.Tensor:
+    """Slots (B,K,D) → slot i of image b taken from image (b + i) mod B (SlotDiffusion's composition protocol)."""
+    return torch.stack([slots[:, i].roll(-i, dims=0) for i in range(slots.shape[1])], dim=1)
+
+
 @dataclass
 class SlotPipelineOutput(BaseOutput):
     """
@@ -194,8 +199,9 @@ class SlotPipelineMixin:
     ):
         """SlotDiffusion's protocol: slot i of image b comes from image (b + i) mod B; decode from an empty canvas."""
         encoded = self.encode(images, generator=decode_kwargs.get("generator"))
-        slots = torch.stack([encoded.slots[:, i].roll(-i, dims=0) for i in range(encoded.slots.shape[1])], dim=1)
-        return self(slots=slots, output_type=output_type, return_dict=return_dict, **decode_kwargs)
+        return self(
+            slots=shuffle_slots(encoded.slots), output_type=output_type, return_dict=return_dict, **decode_kwargs
+        )
 
     # ---- editing --------------------------------------------------------------------------------------------
     def check_slot_index(self, index, name: str) -> int:
@@ -280,4 +286,4 @@ class SlotPipelineMixin:
         return ranks < count
 
 
-__all__ = ["DiffusionPipeline", "SlotPipelineMixin", "SlotPipelineOutput"]
+__all__ = ["DiffusionPipeline", "SlotPipelineMixin", "SlotPipelineOutput", "shuffle_slots"]

@@ -134,9 +134,9 @@ def compose(pipe, images: torch.Tensor, args, num_inference_steps: int) -> torch
     """`--num_generated` composed scenes (N,3,H,W) in [0,1]."""
     library = pipe.build_concept_library(images, batch_size=args.batch_size, seed=args.seed) if (
         args.composition == "library") else None  # fmt: skip
-    generated, index = [], 0
-    while sum(g.shape[0] for g in generated) < args.num_generated:
-        count = min(args.batch_size, args.num_generated - sum(g.shape[0] for g in generated))
+    generated, made, index = [], 0, 0
+    while made < args.num_generated:
+        count = min(args.batch_size, args.num_generated - made)
         kwargs = decode_kwargs(pipe, args.seed + index, num_inference_steps)
         if library is not None:
             output = pipe.compose(count, library=library, **kwargs)
@@ -144,7 +144,7 @@ def compose(pipe, images: torch.Tensor, args, num_inference_steps: int) -> torch
             start = (index * args.batch_size) % max(images.shape[0] - count, 1)
             output = pipe.compose_by_shuffling(images[start : start + count].to(pipe.device, pipe.dtype), **kwargs)
         generated.append(output.images.float().cpu())
-        index += 1
+        made, index = made + count, index + 1
     return torch.cat(generated)
 
 

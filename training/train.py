@@ -33,6 +33,7 @@ from accelerate.utils import (
     broadcast_object_list,
     set_seed,
 )
+from mogent_hf.pipelines.pipeline_utils import shuffle_slots
 from tqdm.auto import tqdm
 
 from mogent_hf import (
@@ -299,9 +300,15 @@ def make_pipeline(model):
 
 # ---- validation ------------------------------------------------------------------------------------------------
 @torch.no_grad()
-def validate(model, batches: list[dict], args, step: int, tau: float, device) -> tuple[dict, object]:
+def validate(model, batches: list[dict], args, tau: float, device) -> tuple[dict, object]:
     """Validation losses, segmentation metrics (when masks exist), codebook and slot health, and a grid:
-    input | DVAE reconstruction | decoded from the slots | slot masks | slots shuffled across images."""
+    input | DVAE reconstruction | decoded from the slots | slot masks | slots shuffled across images.
+    Runs inside `fork_rng`: the training run's RNG state is the same with or without validation."""
+    with torch.random.fork_rng(devices=[]):
+        return _validate(model, batches, args, tau, device)
+
+
+def _validate(model, batches: list[dict], args, tau: float, device) -> tuple[dict, object]:
     was_training = model.training
     model.eval()
     pipe = make_pipeline(model)
@@ -336,11 +343,6 @@ def validate(model, batches: list[dict], args, step: int, tau: float, device) ->
     grid = image_grid([c.float().cpu() for c in columns], scale=max(1, 96 // images.shape[-1]))
     model.train(was_training)
     return metrics, grid
-
-
-def shuffle_slots(slots: torch.Tensor) -> torch.Tensor:
-    """Slot i of image b from image (b + i) mod B (SlotDiffusion's compositional-generation protocol)."""
-    return torch.stack([slots[:, i].roll(-i, dims=0) for i in range(slots.shape[1])], dim=1)
 
 
 # ---- checkpoints and outputs -------------------------------------------------------------------------------------
@@ -502,9 +504,8 @@ def main(argv: list[str] | None = None):
         if global_step % args.validation_steps == 0 or global_step == total_steps:
             validation = [None]
             if accelerator.is_main_process:
-                with torch.random.fork_rng(devices=[]):
-                    metrics, grid = validate(accelerator.unwrap_model(model), validation_batches, args, global_step,
-                                             tau, accelerator.device)  # fmt: skip
+                metrics, grid = validate(accelerator.unwrap_model(model), validation_batches, args, tau,
+                                         accelerator.device)  # fmt: skip
                 samples = output_dir / "samples"
                 samples.mkdir(exist_ok=True)
                 grid.save(samples / f"step-{global_step:06d}.png")
@@ -526,9 +527,7 @@ def main(argv: list[str] | None = None):
     if accelerator.is_main_process:
         if not metrics:  # nothing left to train (a finished run resumed to export it): validate the final weights
             tau = cosine_anneal(global_step, config.tau_start, config.tau_end, annealing[0])
-            with torch.random.fork_rng(devices=[]):
-                metrics, grid = validate(accelerator.unwrap_model(model), validation_batches, args, global_step, tau,
-                                         accelerator.device)  # fmt: skip
+            metrics, grid = validate(accelerator.unwrap_model(model), validation_batches, args, tau, accelerator.device)
         finish(accelerator.unwrap_model(model), output_dir, args, config, metrics, global_step, grid)
     accelerator.end_training()
     return accelerator.unwrap_model(model)
