@@ -75,6 +75,21 @@ def test_slate_cached_step_logits_match_teacher_forcing(images):
     assert torch.equal(teacher.argmax(-1), tokens)
 
 
+@pytest.mark.parametrize("position_encoding", ["learned", "rope"])
+def test_mogent_logits_at_query_positions_are_the_rows_of_the_full_logits(position_encoding, images):
+    # query_positions computes the last block and the head only at those rows (the decoding loop's masked ones)
+    model = tiny(MOGENTModel, MOGENTConfig, position_encoding=position_encoding).eval()
+    slots = model.encode(images).slots
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, model.config.vocab_size, (2, model.config.num_tokens), generator=generator)
+    tokens[torch.rand(tokens.shape, generator=generator) < 0.5] = model.config.mask_token_id
+    positions = torch.stack([torch.randperm(model.config.num_tokens, generator=generator)[:20] for _ in range(2)])
+    full = model.token_logits(tokens, slots)  # (B,L,V)
+    rows = model.token_logits(tokens, slots, query_positions=positions)  # (B,20,V)
+    assert rows.shape == (2, 20, model.config.vocab_size)
+    torch.testing.assert_close(rows, full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1])))
+
+
 def test_mask_only_loss_ignores_logits_at_unmasked_positions():
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 16, 10, generator=generator)

@@ -62,7 +62,8 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         """Predicts every token from the partly masked `tokens` (B,L) ([MASK] = `config.mask_token_id`).
 
         Give `slots` (B,K,slot_size) or their precomputed `slot_kv` (from `slot_kv(slots)`). With
-        `query_positions` (B,M) long, the head runs only there and the result is (B,M,V); else (B,L,V).
+        `query_positions` (B,M) long, the last block and the head run only there and the result is (B,M,V), the
+        same rows as the full (B,L,V).
         """
         if slot_kv is None:
             slot_kv = self.slot_kv(slots)
@@ -73,10 +74,7 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
             hidden = self.embedding_dropout(self.token_embedding(tokens))
         else:
             hidden = self.embed_tokens(tokens, slice(0, num_tokens))
-        hidden = self.decoder(hidden, slot_kv)  # (B,L,d)
-        if query_positions is not None:
-            hidden = hidden.gather(1, query_positions[..., None].expand(-1, -1, hidden.shape[-1]))  # (B,M,d)
-        return self.head(hidden)
+        return self.head(self.decoder(hidden, slot_kv, query_positions=query_positions))  # (B,L|M,d) → logits
 
     def forward(
         self,

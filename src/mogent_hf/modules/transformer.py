@@ -36,6 +36,11 @@ def apply_rotary(states: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor]
     return states * cos + torch.cat([-second, first], dim=-1) * sin
 
 
+def gather_rows(states: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """states (B,T,d), positions (B,M) long → (B,M,d)."""
+    return states.gather(1, positions[..., None].expand(-1, -1, states.shape[-1]))
+
+
 class KVCache:
     """Preallocated self-attention keys/values of every layer: (B,H,max_length,hd) each, filled left to right."""
 
@@ -102,14 +107,26 @@ class DecoderBlock(nn.Module):
         rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
         cache: KVCache | None = None,
         layer: int = 0,
+        query_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """hidden (B,T,d); slot_kv: keys, values (B,H,K,hd) of this block's cross-attention → (B,T,d)."""
+        """hidden (B,T,d); slot_kv: keys, values (B,H,K,hd) of this block's cross-attention → (B,T,d).
+
+        With `query_positions` (B,M) long, only those rows query (keys/values still come from all T) and the
+        output is (B,M,d): the rows of the full output, for the last block when only some positions are read.
+        """
         # Self-attention
         normed = self.norm_self(hidden)
         attn = self.self_attention
-        queries, (keys, values) = attn.split_heads(attn.project_q(normed)), attn.keys_values(normed)
+        keys, values = attn.keys_values(normed)
+        query_rotary = rotary
+        if query_positions is not None:
+            hidden, normed = gather_rows(hidden, query_positions), gather_rows(normed, query_positions)
+            if rotary is not None:  # (T,hd) tables → (B,1,M,hd), broadcast over heads
+                query_rotary = tuple(gather_rows(table.expand(len(hidden), -1, -1), query_positions)[:, None]
+                                     for table in rotary)  # fmt: skip
+        queries = attn.split_heads(attn.project_q(normed))
         if rotary is not None:
-            queries, keys = apply_rotary(queries, rotary), apply_rotary(keys, rotary)
+            queries, keys = apply_rotary(queries, query_rotary), apply_rotary(keys, rotary)
         causal = self.causal
         if cache is not None:
             keys, values = cache.append(layer, keys, values)
@@ -157,10 +174,13 @@ class TransformerDecoder(nn.Module):
         slot_kv: list[tuple[torch.Tensor, torch.Tensor]],
         positions: torch.Tensor | None = None,
         cache: KVCache | None = None,
+        query_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """hidden (B,T,d) embedded tokens; positions (T,) flat grid indices, used by RoPE → (B,T,d).
 
-        With `cache`, the T tokens continue the cached sequence and the cache grows by T.
+        With `cache`, the T tokens continue the cached sequence and the cache grows by T. With `query_positions`
+        (B,M) long, only those rows are computed in the last block (its keys/values still see all T) → (B,M,d),
+        equal to the same rows of the full output.
         """
         rotary = None
         if self.rope_grid_width is not None:
@@ -169,8 +189,10 @@ class TransformerDecoder(nn.Module):
                 positions = torch.arange(start, start + hidden.shape[1], device=hidden.device)
             head_dim = self.blocks[0].self_attention.head_dim
             rotary = rotary_tables(positions, self.rope_grid_width, head_dim)
+        last = len(self.blocks) - 1
         for layer, (block, kv) in enumerate(zip(self.blocks, slot_kv)):
-            hidden = block(hidden, kv, rotary=rotary, cache=cache, layer=layer)
+            rows = query_positions if layer == last else None
+            hidden = block(hidden, kv, rotary=rotary, cache=cache, layer=layer, query_positions=rows)
         if cache is not None:
             cache.advance(hidden.shape[1])
         return self.norm(hidden)
