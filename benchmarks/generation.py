@@ -29,13 +29,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from mogent_hf import (
-    MaskGITScheduler,
     MOGENTConfig,
     MOGENTModel,
     MOGENTPipeline,
     SLATEConfig,
     SLATEModel,
-    SLATEPipeline,
+    pipeline_for_model,
 )
 from mogent_hf.visualization import line_plot
 
@@ -61,10 +60,9 @@ def make_pipeline(model_type: str, preset: str, resolution: int, dtype: torch.dt
     torch.manual_seed(0)
     if model_type == "mogent":
         model = MOGENTModel(MOGENTConfig.from_preset(preset, image_size=resolution))
-        pipe = MOGENTPipeline(model=model, scheduler=MaskGITScheduler(mask_token_id=model.config.mask_token_id))
     else:
-        pipe = SLATEPipeline(model=SLATEModel(SLATEConfig.from_preset(preset, image_size=resolution)))
-    pipe = pipe.to(device, dtype)
+        model = SLATEModel(SLATEConfig.from_preset(preset, image_size=resolution))
+    pipe = pipeline_for_model(model).to(device, dtype)
     pipe.model.eval()
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from mogent_hf import MOGENTPipeline
 from mogent_hf.data import SyntheticScenes
 from mogent_hf.metrics import segmentation_metrics
-from pipelines import MOGENTPipeline
 
 CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "mogent-small"
 

@@ -12,6 +12,7 @@ from mogent_hf import (
     SLATEConfig,
     SLATEModel,
     SLATEPipeline,
+    pipeline_for_model,
 )
 
 
@@ -30,6 +31,15 @@ def slate_pipe():
     pipe = SLATEPipeline(model=SLATEModel(SLATEConfig.from_preset("tiny")).eval())
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def test_pipeline_for_model_wraps_each_model_type(mogent_pipe, slate_pipe):
+    pipe = pipeline_for_model(mogent_pipe.model)
+    assert isinstance(pipe, MOGENTPipeline) and pipe.model is mogent_pipe.model
+    assert pipe.scheduler.config.mask_token_id == mogent_pipe.model.config.mask_token_id
+    assert isinstance(pipeline_for_model(slate_pipe.model), SLATEPipeline)
+    with pytest.raises(TypeError, match="MOGENTModel or a SLATEModel, got Linear"):
+        pipeline_for_model(torch.nn.Linear(2, 2))
 
 
 def seeded(seed):

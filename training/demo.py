@@ -8,13 +8,11 @@ import time
 import torch
 
 from mogent_hf import (
-    MaskGITScheduler,
     MOGENTConfig,
     MOGENTModel,
-    MOGENTPipeline,
     SLATEConfig,
     SLATEModel,
-    SLATEPipeline,
+    pipeline_for_model,
 )
 
 PAPER_PARAMETERS = {("SLATE", "3dshapes"): "3.6M", ("MOGENT", "3dshapes"): "3.7M"}
@@ -48,10 +46,7 @@ def main() -> None:
                     f"{output.dvae_mse.item():.4f}, CE {output.cross_entropy.item():.4f})"
                 )
         model.eval()
-        if name == "MOGENT":
-            pipe = MOGENTPipeline(model=model, scheduler=MaskGITScheduler(mask_token_id=model.config.mask_token_id))
-        else:
-            pipe = SLATEPipeline(model=model)
+        pipe = pipeline_for_model(model)
         pipe.set_progress_bar_config(disable=True)
         decoded = pipe(images=images, output_type="pt").images  # encode → slots → decode from an empty canvas
         print(f"{name} tiny: 20 train steps + decode of {tuple(decoded.shape)} in {time.perf_counter() - start:.1f} s")

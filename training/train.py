@@ -37,13 +37,11 @@ from mogent_hf.pipelines.pipeline_utils import shuffle_slots
 from tqdm.auto import tqdm
 
 from mogent_hf import (
-    MaskGITScheduler,
     MOGENTConfig,
     MOGENTModel,
-    MOGENTPipeline,
     SLATEConfig,
     SLATEModel,
-    SLATEPipeline,
+    pipeline_for_model,
 )
 from mogent_hf.data import Shapes3DH5, SyntheticScenes, collate, iter_clevr_with_masks, load_image_dataset
 from mogent_hf.data.render import RENDERERS
@@ -292,12 +290,6 @@ def truncate_log(path: Path, last_step: int) -> None:
         path.write_text("".join(line + "\n" for line in lines))
 
 
-def make_pipeline(model):
-    if isinstance(model, MOGENTModel):
-        return MOGENTPipeline(model=model, scheduler=MaskGITScheduler(mask_token_id=model.config.mask_token_id))
-    return SLATEPipeline(model=model)
-
-
 # ---- validation ------------------------------------------------------------------------------------------------
 @torch.no_grad()
 def validate(model, batches: list[dict], args, tau: float, device) -> tuple[dict, object]:
@@ -311,7 +303,7 @@ def validate(model, batches: list[dict], args, tau: float, device) -> tuple[dict
 def _validate(model, batches: list[dict], args, tau: float, device) -> tuple[dict, object]:
     was_training = model.training
     model.eval()
-    pipe = make_pipeline(model)
+    pipe = pipeline_for_model(model)
     pipe.set_progress_bar_config(disable=True)
     generator = torch.Generator(device).manual_seed(args.seed)
     metrics, labels, references, tokens = {"loss": 0.0, "dvae_mse": 0.0, "cross_entropy": 0.0}, [], [], []
@@ -535,7 +527,7 @@ def main(argv: list[str] | None = None):
 
 def finish(model, output_dir: Path, args, config, metrics: dict, step: int, grid) -> None:
     """Saves the pipeline, the last validation metrics, the sample grid and the model card; pushes to the Hub."""
-    pipe = make_pipeline(model.eval())
+    pipe = pipeline_for_model(model.eval())
     pipe.save_pretrained(output_dir)
     (output_dir / "eval_results.json").write_text(json.dumps({"step": step, **metrics}, indent=2))
     if grid is not None:

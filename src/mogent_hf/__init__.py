@@ -14,7 +14,13 @@ AutoConfig.register("slate", SLATEConfig, exist_ok=True)
 AutoModel.register(MOGENTConfig, MOGENTModel, exist_ok=True)
 AutoModel.register(SLATEConfig, SLATEModel, exist_ok=True)
 
-from .pipelines import ConceptLibrary, MOGENTPipeline, SLATEPipeline, SlotPipelineOutput  # noqa: E402
+from .pipelines import (  # noqa: E402
+    ConceptLibrary,
+    MOGENTPipeline,
+    SLATEPipeline,
+    SlotPipelineOutput,
+    pipeline_for_model,
+)
 
 __version__ = "0.1.0"
 __all__ = [
@@ -30,4 +36,5 @@ __all__ = [
     "SlotEncoderOutput",
     "SlotTransformerConfig",
     "SlotTransformerOutput",
+    "pipeline_for_model",
 ]
