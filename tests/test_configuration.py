@@ -51,6 +51,7 @@ def test_config_round_trips_through_json(tmp_path):
         (dict(d_model=30, num_heads=4), "d_model"),
         (dict(position_encoding="sinusoid"), "position_encoding"),
         (dict(slot_init="random"), "slot_init"),
+        (dict(slot_input="pixels"), "slot_input"),
         (dict(mask_schedule="square"), "mask_schedule"),
         (dict(num_slots=0), "num_slots"),
         (dict(dropout=1.5), "dropout"),

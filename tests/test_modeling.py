@@ -90,6 +90,23 @@ def test_mogent_logits_at_query_positions_are_the_rows_of_the_full_logits(positi
     torch.testing.assert_close(rows, full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1])))
 
 
+@pytest.mark.parametrize("config_cls, model_cls", MODELS)
+def test_cnn_slot_input_reads_the_pixels_and_survives_save_and_reload(config_cls, model_cls, images, tmp_path):
+    assert tiny(model_cls, config_cls).feature_encoder is None  # the paper's path: token embeddings
+    model = tiny(model_cls, config_cls, slot_input="cnn").eval()
+    generator = torch.Generator().manual_seed(0)
+    encoded = model.encode(images, generator=generator)
+    with torch.no_grad():  # the slots follow the CNN's weights; the tokens do not
+        model.feature_encoder.layers[0].weight.add_(torch.randn(model.feature_encoder.layers[0].weight.shape))
+    changed = model.encode(images, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(changed.tokens, encoded.tokens) and not torch.allclose(changed.slots, encoded.slots)
+    model(images, tau=1.0, sigma=1.0).loss.backward()
+    assert model.feature_encoder.layers[0].weight.grad.abs().sum() > 0
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert torch.equal(reloaded.encode(images, generator=torch.Generator().manual_seed(0)).slots, changed.slots)
+
+
 def test_mask_only_loss_ignores_logits_at_unmasked_positions():
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 16, 10, generator=generator)

@@ -83,6 +83,7 @@ CONFIG_FLAGS = {
     "slot_attention_epsilon": float,
     "codebook_entropy_weight": float,
     "slot_init": ("gaussian", "learned_queries"),
+    "slot_input": ("tokens", "cnn"),
     "query_noise": ("additive", "relative"),
     "position_encoding": ("learned", "rope"),
     "mask_schedule": ("cosine", "linear"),

@@ -13,6 +13,7 @@ import copy
 from transformers import PretrainedConfig
 
 SLOT_INITS = ("gaussian", "learned_queries")
+SLOT_INPUTS = ("tokens", "cnn")
 QUERY_NOISES = ("additive", "relative")
 POSITION_ENCODINGS = ("learned", "rope")
 MASK_SCHEDULES = ("cosine", "linear")
@@ -139,6 +140,8 @@ class SlotTransformerConfig(PretrainedConfig):
             last iteration). Only used with learned queries.
         query_noise (`str`): how σ perturbs learned queries: "additive" (queries + σ·ε, the paper's wording) or
             "relative" (queries + σ·ε·sg(queries), BO-QSA's code).
+        slot_input (`str`): what Slot Attention reads: "tokens" (the DVAE token embeddings, the paper) or "cnn"
+            (features of a small CNN on the pixels, at the token grid, as Slot Attention/SlotDiffusion).
         slot_attention_epsilon (`float`): ε added to the attention before the weighted mean (1e-8 in SLATE).
         codebook_entropy_weight (`float`): w of a −w·H(batch-mean code distribution) term added to the DVAE loss,
             which keeps codes in use (docs/results.md); 0 = the paper.
@@ -158,6 +161,7 @@ class SlotTransformerConfig(PretrainedConfig):
     slot_size: int = 192
     slot_mlp_size: int = 192
     slot_init: str = "learned_queries"
+    slot_input: str = "tokens"
     bilevel_optimization: bool = True
     query_noise: str = "additive"
     slot_attention_epsilon: float = 1e-8
@@ -205,6 +209,8 @@ class SlotTransformerConfig(PretrainedConfig):
             )
         if self.slot_init not in SLOT_INITS:
             raise ValueError(f"`slot_init` must be one of {SLOT_INITS}, got {self.slot_init!r}")
+        if self.slot_input not in SLOT_INPUTS:
+            raise ValueError(f"`slot_input` must be one of {SLOT_INPUTS}, got {self.slot_input!r}")
         if self.query_noise not in QUERY_NOISES:
             raise ValueError(f"`query_noise` must be one of {QUERY_NOISES}, got {self.query_noise!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -266,6 +272,7 @@ class MOGENTConfig(SlotTransformerConfig):
     model_type = "mogent"
 
     slot_init: str = "learned_queries"
+    slot_input: str = "tokens"
     mask_schedule: str = "cosine"
     zero_mask_init: bool = True
     loss_on_masked_only: bool = True

@@ -18,7 +18,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_mogent import SlotTransformerConfig
-from .modules import DVAE, SlotAttention, SlotEncoder, TransformerDecoder
+from .modules import DVAE, ConvFeatureEncoder, SlotAttention, SlotEncoder, TransformerDecoder
 
 
 @dataclass
@@ -123,6 +123,9 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
             epsilon=config.slot_attention_epsilon,
         )
         self.slot_encoder = SlotEncoder(d_model, slot_attention)
+        self.feature_encoder = None
+        if config.slot_input == "cnn":
+            self.feature_encoder = ConvFeatureEncoder(config.num_channels, config.dvae_hidden_size, d_model)
         self.slot_projection = nn.Linear(config.slot_size, d_model, bias=False)
         self.decoder = TransformerDecoder(
             d_model=d_model,
@@ -178,6 +181,21 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         embeddings = self.embed_tokens(tokens, slice(offset, offset + tokens.shape[1]))
         return self.slot_encoder(embeddings, sigma=sigma, generator=generator)
 
+    def encode_slots(
+        self,
+        pixel_values: torch.Tensor,
+        tokens: torch.Tensor,
+        sigma: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Slot Attention over what `config.slot_input` names: the embeddings of `tokens` (B,L) (the paper) or CNN
+        features of `pixel_values` (B,C,H,W) at the token grid, with the same positions → slots, attention (B,K,L)."""
+        if self.feature_encoder is None:
+            return self.slots_from_tokens(tokens, sigma=sigma, generator=generator)
+        offset = self.encoder_position_offset
+        features = self.feature_encoder(pixel_values) + self.position_embedding[:, offset : offset + tokens.shape[1]]
+        return self.slot_encoder(self.embedding_dropout(features), sigma=sigma, generator=generator)
+
     def attention_to_masks(self, attention: torch.Tensor) -> torch.Tensor:
         """attention (B,K,L) → slot masks (B,K,H,W), bilinear upsampling of the token grid (as SlotDiffusion)."""
         side = self.config.tokens_per_side
@@ -195,7 +213,7 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
     ) -> SlotEncoderOutput:
         """Images (B,C,H,W) in [0,1] → tokens (B,L), slots (B,K,D), attention (B,K,L), slot masks (B,K,H,W)."""
         tokens = self.image_tokens(pixel_values)
-        slots, attention = self.slots_from_tokens(tokens, sigma=sigma, generator=generator)
+        slots, attention = self.encode_slots(pixel_values, tokens, sigma=sigma, generator=generator)
         return SlotEncoderOutput(tokens, slots, attention, self.attention_to_masks(attention))
 
     def check_slots(self, slots: torch.Tensor, name: str = "slots") -> None:

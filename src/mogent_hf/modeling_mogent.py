@@ -102,7 +102,7 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         dvae_objective, dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau, codebook_entropy_weight)
         if dvae_only:
             return self.dvae_only_output(dvae_objective, dvae_mse, reconstruction, tokens, return_dict)
-        slots, attention = self.slots_from_tokens(tokens, sigma=sigma, generator=generator)
+        slots, attention = self.encode_slots(pixel_values, tokens, sigma=sigma, generator=generator)
         if token_mask is None:
             batch_size, num_tokens = tokens.shape
             schedule = self.config.mask_schedule

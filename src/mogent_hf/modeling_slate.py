@@ -122,7 +122,7 @@ class SLATEModel(SlotTransformerPreTrainedModel):
         dvae_objective, dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau, codebook_entropy_weight)
         if dvae_only:
             return self.dvae_only_output(dvae_objective, dvae_mse, reconstruction, tokens, return_dict)
-        slots, attention = self.slots_from_tokens(tokens, sigma=sigma, generator=generator)
+        slots, attention = self.encode_slots(pixel_values, tokens, sigma=sigma, generator=generator)
         logits = self.token_logits(tokens, slots)
         cross_entropy = token_cross_entropy(logits, tokens, None)
         output = SlotTransformerOutput(

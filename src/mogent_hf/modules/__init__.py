@@ -1,11 +1,13 @@
 """Parts shared by MOGENT and SLATE: DVAE tokenizer, slot encoder, transformer decoder, masking schedule."""
 
 from .dvae import DVAE
+from .feature_encoder import ConvFeatureEncoder
 from .masking import gaussian, mask_schedule, num_masked_tokens, random_token_mask, sample_tokens, uniform
 from .slot_attention import SlotAttention, SlotEncoder
 from .transformer import KVCache, TransformerDecoder
 
 __all__ = [
+    "ConvFeatureEncoder",
     "DVAE",
     "KVCache",
     "SlotAttention",
