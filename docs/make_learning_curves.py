@@ -1,5 +1,6 @@
-"""Draws docs/learning_curves.png from the validation logs of the runs in docs/results.md (docs/runs/*.jsonl, copied
-from each run's logs.jsonl): FG-ARI, mBO, codes in use and decoder cross-entropy against the step.
+"""Draws the learning-curve figures of docs/results.md from the validation logs of its runs (docs/runs/*.jsonl,
+copied from each run's logs.jsonl): FG-ARI, mBO, codes in use and decoder cross-entropy against the step. One
+figure per group of runs (FIGURES: file name → run-name prefixes).
 
     python docs/make_learning_curves.py
 """
@@ -16,11 +17,23 @@ from mogent_hf.visualization import line_plot
 DOCS = Path(__file__).resolve().parent
 PANELS = [("validation/fg_ari", "FG-ARI"), ("validation/mbo", "mBO"), ("validation/codes_in_use", "codes in use"),
           ("validation/cross_entropy", "decoder cross-entropy")]  # fmt: skip
+FIGURES = {
+    "learning_curves.png": ("A-", "B-", "C-"),  # sanity stage: the recipe (runs A, B, C)
+    "learning_curves_ablation.png": ("C-mogent", "E-", "G-"),  # Table 4 ablation and the CNN input, at C's budget
+    "learning_curves_full_scenes.png": ("F-",),  # textured scenes, 3-6 objects
+}
 
 
 def main() -> None:
+    for name, prefixes in FIGURES.items():
+        paths = [p for p in sorted((DOCS / "runs").glob("*.jsonl")) if p.stem.startswith(prefixes)]
+        if paths:
+            draw(paths, DOCS / name)
+
+
+def draw(paths: list[Path], output: Path) -> None:
     runs = {}
-    for path in sorted((DOCS / "runs").glob("*.jsonl")):
+    for path in paths:
         rows = [json.loads(line) for line in path.read_text().splitlines()]
         runs[path.stem] = [row for row in rows if "validation/fg_ari" in row]
     panels = []
@@ -31,8 +44,8 @@ def main() -> None:
     canvas = PIL.Image.new("RGB", (2 * width, 2 * height), "white")
     for index, panel in enumerate(panels):
         canvas.paste(panel, ((index % 2) * width, (index // 2) * height))
-    canvas.save(DOCS / "learning_curves.png")
-    print(f"wrote {DOCS / 'learning_curves.png'} from {len(runs)} runs")
+    canvas.save(output)
+    print(f"wrote {output} from {len(runs)} runs")
 
 
 if __name__ == "__main__":
