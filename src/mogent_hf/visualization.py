@@ -79,10 +79,12 @@ def line_plot(
         position = xs.index(x) / max(len(xs) - 1, 1)  # categorical x axis: one slot per distinct x
         return left + position * (right - left), bottom - (transform(y) - low) / (high - low) * (bottom - top)
 
-    for x in xs:
+    label_every = max(1, -(-len(xs) * 40 // (right - left)))  # ≥ 40 px between x labels
+    for index, x in enumerate(xs):
         px, _ = to_pixel(x, points[0][1])
         draw.line([px, bottom, px, bottom + 4], fill="black")
-        draw.text((px - 10, bottom + 6), f"{x:g}", fill="black")
+        if index % label_every == 0:
+            draw.text((px - 10, bottom + 6), f"{x:g}", fill="black")
     for i in range(5):
         value = low + (high - low) * i / 4
         py = bottom - (value - low) / (high - low) * (bottom - top)
