@@ -3,6 +3,8 @@ training). Per-image time of decoding from slots (slot encoding excluded) and fr
 
 - MOGENT: T=20 MaskGIT steps through `MOGENTPipeline` (exact inverse-CDF token sampler on the still-masked rows,
   head only at masked positions, slot K/V once per image, SDPA);
+- MOGENT-full-last-block: MOGENT with its last decoder block on every row (the "before" of running that block on the
+  still-masked rows only);
 - MOGENT-naive: the same decoding without those optimisations (head on all L positions, slot K/V every step,
   Gumbel-max sampling over the whole vocabulary), the "before" of each optimisation;
 - SLATE-KV: autoregressive, KV cache (our default); SLATE-uncached: the official SLATE loop (whole prefix every step).
@@ -19,6 +21,7 @@ Also measured: the fp32/bf16 matmul peak of this machine and MOGENT's achieved F
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
@@ -36,10 +39,12 @@ from mogent_hf import (
     SLATEModel,
     pipeline_for_model,
 )
+from mogent_hf.modules.transformer import gather_rows
 from mogent_hf.visualization import line_plot
 
 RESULTS = Path(__file__).parent / "results"
-MODES = ("mogent", "mogent_naive", "slate_kv", "slate_uncached")
+MODES = ("mogent", "mogent_full_last_block", "mogent_naive", "slate_kv", "slate_uncached")
+FIGURE2_MODES = ("mogent", "mogent_naive", "slate_kv", "slate_uncached")
 SAMPLER = "inverse-CDF categorical (softmax → cumsum → one uniform per masked token → searchsorted)"
 
 
@@ -96,6 +101,22 @@ def naive_maskgit_tokens(
     return tokens
 
 
+@contextlib.contextmanager
+def last_block_on_all_rows(decoder):
+    """Within the block, `decoder` computes its last block on every row and gathers the asked rows afterwards."""
+    full = decoder.forward
+
+    def forward(hidden, slot_kv, positions=None, cache=None, query_positions=None):
+        out = full(hidden, slot_kv, positions, cache)
+        return out if query_positions is None else gather_rows(out, query_positions)
+
+    decoder.forward = forward
+    try:
+        yield decoder
+    finally:
+        del decoder.forward
+
+
 def decode_call(mode: str, pipe, slots: torch.Tensor, images: torch.Tensor | None):
     """The timed call: decode from `slots`, or from `images` (encoding included) when given."""
     source = {"images": images} if images is not None else {"slots": slots}
@@ -103,6 +124,14 @@ def decode_call(mode: str, pipe, slots: torch.Tensor, images: torch.Tensor | Non
     if mode == "mogent":
         return lambda: pipe(**source, num_inference_steps=20, temperature=1.0, output_type="pt",
                             generator=torch.Generator(device).manual_seed(0))  # fmt: skip
+    if mode == "mogent_full_last_block":
+        decode = decode_call("mogent", pipe, slots, images)
+
+        def full_last_block():
+            with last_block_on_all_rows(pipe.model.decoder):
+                return decode()
+
+        return full_last_block
     if mode == "mogent_naive":
 
         def naive():
@@ -272,7 +301,7 @@ def ratios(rows: list[dict]) -> list[dict]:
     for case in {(r["preset"], r["resolution"], r["batch"]) for r in rows}:
         preset, resolution, batch = case
         base = dict(preset=preset, resolution=resolution, batch=batch, encoding="excluded")
-        for slate in ("slate_uncached", "slate_kv", "mogent_naive"):
+        for slate in ("slate_uncached", "slate_kv", "mogent_naive", "mogent_full_last_block"):
             entry = {"preset": preset, "resolution": resolution, "batch": batch, "ratio": f"{slate} / mogent"}
             for precision in ("fp32", "bf16"):
                 a, b = lookup(rows, **base, mode=slate, precision=precision), lookup(rows, **base, mode="mogent",
@@ -307,7 +336,7 @@ def print_tables(result: dict) -> None:
 
 def draw_figure2(rows: list[dict], path: Path) -> None:
     series = {}
-    for mode in MODES:
+    for mode in FIGURE2_MODES:
         for precision in ("fp32", "bf16"):
             points = [(r["resolution"], median_ms(r) / 1000) for r in rows if r["figure"] == "figure2" and
                       r["mode"] == mode and r["precision"] == precision and r["encoding"] == "excluded"
