@@ -272,7 +272,6 @@ class MOGENTConfig(SlotTransformerConfig):
     model_type = "mogent"
 
     slot_init: str = "learned_queries"
-    slot_input: str = "tokens"
     mask_schedule: str = "cosine"
     zero_mask_init: bool = True
     loss_on_masked_only: bool = True
