@@ -7,14 +7,12 @@ precision (share of the slot that is the object) and the background share of tha
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from mogent_hf import MOGENTPipeline, SLATEPipeline
+from mogent_hf import load_slot_pipeline
 from mogent_hf.data import SyntheticScenes
 
 
@@ -38,8 +36,7 @@ def main(paths: list[str]) -> None:
     images = np.stack([scene["image"] for scene in scenes])
     masks = np.stack([scene["mask"] for scene in scenes])
     for path in paths:
-        class_name = json.loads((Path(path) / "model_index.json").read_text())["_class_name"]
-        pipe = {"MOGENTPipeline": MOGENTPipeline, "SLATEPipeline": SLATEPipeline}[class_name].from_pretrained(path)
+        pipe = load_slot_pipeline(path)
         pipe.set_progress_bar_config(disable=True)
         with torch.no_grad():
             labels = [pipe.segment(images[i : i + 64], torch.Generator().manual_seed(0)) for i in range(0, 256, 64)]

@@ -12,6 +12,7 @@ from mogent_hf import (
     SLATEConfig,
     SLATEModel,
     SLATEPipeline,
+    load_slot_pipeline,
     pipeline_for_model,
 )
 
@@ -40,6 +41,17 @@ def test_pipeline_for_model_wraps_each_model_type(mogent_pipe, slate_pipe):
     assert isinstance(pipeline_for_model(slate_pipe.model), SLATEPipeline)
     with pytest.raises(TypeError, match="MOGENTModel or a SLATEModel, got Linear"):
         pipeline_for_model(torch.nn.Linear(2, 2))
+
+
+def test_load_slot_pipeline_picks_the_class_that_model_index_names(mogent_pipe, slate_pipe, tmp_path):
+    mogent_pipe.save_pretrained(tmp_path / "mogent")
+    slate_pipe.save_pretrained(tmp_path / "slate")
+    assert type(load_slot_pipeline(tmp_path / "mogent")) is MOGENTPipeline
+    assert type(load_slot_pipeline(str(tmp_path / "slate"))) is SLATEPipeline
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    with pytest.raises(ValueError, match="neither a MOGENTPipeline nor a SLATEPipeline"):
+        load_slot_pipeline(tmp_path / "other")
 
 
 def seeded(seed):

@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 from train import add_data_arguments, build_datasets
 
-from mogent_hf import MaskGITScheduler, MOGENTPipeline, SLATEPipeline
+from mogent_hf import MaskGITScheduler, MOGENTPipeline, load_slot_pipeline
 from mogent_hf.data import collate
 from mogent_hf.metrics import segmentation_metrics
 from mogent_hf.metrics.generation import (
@@ -75,18 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_pipeline(name_or_path: str, device: str, dtype: torch.dtype):
-    """A MOGENT or SLATE pipeline, whichever `model_index.json` names."""
-    from huggingface_hub import hf_hub_download
-
-    index_path = Path(name_or_path) / "model_index.json"
-    if not index_path.exists():
-        index_path = Path(hf_hub_download(name_or_path, "model_index.json"))
-    pipeline_cls = {"MOGENTPipeline": MOGENTPipeline, "SLATEPipeline": SLATEPipeline}.get(
-        json.loads(index_path.read_text())["_class_name"]
-    )
-    if pipeline_cls is None:
-        raise ValueError(f"{name_or_path} is neither a MOGENTPipeline nor a SLATEPipeline")
-    pipe = pipeline_cls.from_pretrained(name_or_path).to(device, dtype)
+    """A MOGENT or SLATE pipeline, whichever `model_index.json` names, on `device` in `dtype`."""
+    pipe = load_slot_pipeline(name_or_path).to(device, dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

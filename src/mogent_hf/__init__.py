@@ -19,6 +19,7 @@ from .pipelines import (  # noqa: E402
     MOGENTPipeline,
     SLATEPipeline,
     SlotPipelineOutput,
+    load_slot_pipeline,
     pipeline_for_model,
 )
 
@@ -36,5 +37,6 @@ __all__ = [
     "SlotEncoderOutput",
     "SlotTransformerConfig",
     "SlotTransformerOutput",
+    "load_slot_pipeline",
     "pipeline_for_model",
 ]
