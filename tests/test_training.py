@@ -4,6 +4,7 @@ push to the Hub with a model card, and early errors on bad arguments."""
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -259,6 +260,49 @@ def test_push_to_hub_uploads_the_pipeline_and_a_card_with_metrics(tmp_path, hub_
     local = json.loads((out / "eval_results.json").read_text())
     assert pushed["results"] == {key: round(local[key], 4) for key in ("fg_ari", "miou", "fg_miou", "mbo")}
     assert 'MOGENTPipeline.from_pretrained("org/trained-tiny")' in pushed["text"]
+
+
+def test_fine_tuning_starts_from_the_weights_of_a_trained_pipeline_or_model(tmp_path):
+    run(tmp_path / "base", "--max_train_steps", "2", "--validation_steps", "2")
+    base = load_file(tmp_path / "base" / "model" / "model.safetensors")
+    data = [arg for arg in TINY if arg not in ("--preset", "tiny")]
+    frozen = ["--learning_rate", "0", "--dvae_learning_rate", "0", "--tau_start", "0.1", "--max_train_steps", "1"]
+    from mogent_hf import MOGENTModel
+
+    MOGENTModel.from_pretrained(tmp_path / "base" / "model").save_pretrained(tmp_path / "saved-model")
+    for source, name in ((tmp_path / "base", "from-pipeline"), (tmp_path / "saved-model", "from-model")):
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(True)
+        train.main([*data, *frozen, "--pretrained_model_name_or_path", str(source),
+                    "--output_dir", str(tmp_path / name)])  # fmt: skip
+        tuned = load_file(tmp_path / name / "model" / "model.safetensors")
+        assert tuned.keys() == base.keys()
+        for key in base:  # learning rate 0: the weights it started from come out unchanged
+            torch.testing.assert_close(tuned[key], base[key], rtol=0, atol=0, msg=key)
+        config = json.loads((tmp_path / name / "model" / "config.json").read_text())
+        assert config["tau_start"] == 0.1 and config["learning_rate"] == 0
+        assert f"initialised from `{source}`" in (tmp_path / name / "README.md").read_text()
+    assert "preset `tiny`" in (tmp_path / "base" / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--num_slots", "3"], "--num_slots would change the architecture"),
+        (["--resolution", "64"], "--resolution would change the architecture"),
+        (["--model_type", "slate"], "holds a MOGENTConfig, but --model_type slate needs a SLATEConfig"),
+        (["--preset", "tiny"], "give --preset or --pretrained_model_name_or_path, not both"),
+    ],
+)
+def test_fine_tuning_refuses_flags_that_do_not_fit_the_pretrained_model(tmp_path, extra, message):
+    from mogent_hf import MOGENTConfig, MOGENTModel
+
+    MOGENTModel(MOGENTConfig.from_preset("tiny")).save_pretrained(tmp_path / "model")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train.main(["--synthetic", "clevr", "--pretrained_model_name_or_path", str(tmp_path / "model"), *extra,
+                    "--output_dir", str(tmp_path / "out")])  # fmt: skip
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(

@@ -102,6 +102,8 @@ RECIPE_FLAGS = {  # training fields of the config (Table 6)
     "sigma_start": float,
 }
 MOGENT_ONLY = ("zero_mask_init", "loss_on_masked_only", "head_transform", "mask_schedule")
+# Config flags that leave the parameter shapes alone: allowed with --pretrained_model_name_or_path (fine-tuning).
+FINE_TUNING_FLAGS = ("dropout", "codebook_entropy_weight", "num_slot_iterations", "slot_attention_epsilon")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -128,8 +130,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     model = parser.add_argument_group("model")
     model.add_argument("--model_type", choices=tuple(MODELS), default="mogent")
-    model.add_argument("--preset", choices=PRESETS, default="tiny", help="Table 6 column (tiny: tests and demos)")
+    model.add_argument("--preset", choices=PRESETS, default=None, help="Table 6 column (default tiny: tests "
+                       "and demos)")  # fmt: skip
     model.add_argument("--resolution", type=int, default=None, help="image size; default: the preset's")
+    model.add_argument("--pretrained_model_name_or_path", default=None, help="start from the weights and "
+                       "config of a trained pipeline or model (directory or Hub id) instead of --preset: "
+                       "fine-tuning, e.g. full scenes after simple ones; a new run with fresh schedules")  # fmt: skip
     for name, kind in CONFIG_FLAGS.items():
         if kind is bool:
             model.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None)
@@ -168,7 +174,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--push_to_hub", action="store_true")
     run.add_argument("--hub_model_id", default=None)
     run.add_argument("--hub_token", default=None)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.preset is None and args.pretrained_model_name_or_path is None:
+        args.preset = "tiny"
+    return args
 
 
 # ---- set-up --------------------------------------------------------------------------------------------------
@@ -182,6 +191,10 @@ def build_config(args: argparse.Namespace):
         given = sorted(set(overrides) & set(MOGENT_ONLY))
         if given:
             raise ValueError(f"{', '.join('--' + g for g in given)} only apply to --model_type mogent")
+    if args.pretrained_model_name_or_path is not None:
+        if args.preset is not None:
+            raise ValueError("give --preset or --pretrained_model_name_or_path, not both: each sets the architecture")
+        return pretrained_config(args, config_cls, overrides)
     if args.resolution is not None:
         if args.resolution < 16 or args.resolution % 4:
             raise ValueError(
@@ -190,6 +203,46 @@ def build_config(args: argparse.Namespace):
             )
         overrides["image_size"] = args.resolution
     return config_cls.from_preset(args.preset, **overrides)
+
+
+def pretrained_location(name_or_path: str) -> dict:
+    """`from_pretrained` keyword arguments for a saved pipeline (its `model/` folder) or a saved model."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    path = Path(name_or_path)
+    if path.is_dir():
+        is_pipeline = (path / "model_index.json").exists()
+    else:
+        try:
+            hf_hub_download(name_or_path, "model_index.json")
+            is_pipeline = True
+        except EntryNotFoundError:
+            is_pipeline = False
+    return {"pretrained_model_name_or_path": name_or_path, "subfolder": "model" if is_pipeline else ""}
+
+
+def pretrained_config(args: argparse.Namespace, config_cls, overrides: dict):
+    """The config of --pretrained_model_name_or_path with the training flags applied; architecture flags fail."""
+    name = args.pretrained_model_name_or_path
+    fixed = sorted(set(overrides) - set(RECIPE_FLAGS) - set(FINE_TUNING_FLAGS))
+    fixed += ["resolution"] if args.resolution is not None else []
+    if fixed:
+        raise ValueError(
+            f"{', '.join('--' + flag for flag in fixed)} would change the architecture of "
+            f"--pretrained_model_name_or_path {name}; with it, give only training flags "
+            f"({', '.join('--' + flag for flag in (*RECIPE_FLAGS, *FINE_TUNING_FLAGS))})"
+        )
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(**pretrained_location(name))
+    if not isinstance(config, config_cls):
+        raise ValueError(
+            f"--pretrained_model_name_or_path {name} holds a {type(config).__name__}, but --model_type "
+            f"{args.model_type} needs a {config_cls.__name__}"
+        )
+    config.update(overrides)
+    return config
 
 
 def build_datasets(args: argparse.Namespace, resolution: int):
@@ -397,7 +450,10 @@ def main(argv: list[str] | None = None):
     set_seed(args.seed)
 
     _, model_cls = MODELS[args.model_type]
-    model = model_cls(config)
+    if args.pretrained_model_name_or_path is None:
+        model = model_cls(config)
+    else:
+        model = model_cls.from_pretrained(**pretrained_location(args.pretrained_model_name_or_path), config=config)
     dvae_parameters = [p for n, p in model.named_parameters() if n.startswith("dvae.")]
     other_parameters = [p for n, p in model.named_parameters() if not n.startswith("dvae.")]
     optimizer = torch.optim.Adam(
@@ -455,8 +511,9 @@ def main(argv: list[str] | None = None):
         for start in range(0, len(validation_dataset), batch_size)
     ]  # fmt: skip
 
+    origin = args.preset or f"from {args.pretrained_model_name_or_path}"
     logger.info(
-        f"{args.model_type} ({args.preset}, {sum(p.numel() for p in model.parameters()):,} parameters): "
+        f"{args.model_type} ({origin}, {sum(p.numel() for p in model.parameters()):,} parameters): "
         f"{total_steps} steps of {batch_size}×{accelerator.num_processes} processes×{accumulation} accumulation; "
         f"warm-up {warmup}, annealing {annealing}; {len(train_dataset)} training rows"
     )
@@ -542,7 +599,8 @@ def finish(model, output_dir: Path, args, config, metrics: dict, step: int, grid
         args.synthetic and f"synthetic-{args.synthetic}" or args.dataset_name or args.h5_path or args.tfrecord_path
     )
     training = {"steps": step, "batch_size": config.train_batch_size, "seed": args.seed, "preset": args.preset,
-                "learning_rate": config.learning_rate, "mixed_precision": args.mixed_precision or "no"}  # fmt: skip
+                "learning_rate": config.learning_rate, "mixed_precision": args.mixed_precision or "no",
+                "initialised_from": args.pretrained_model_name_or_path}  # fmt: skip
     card = render_model_card(config, dataset=dataset, metrics=metrics, training=training, repo_id=repo_id,
                              model_name=(repo_id or output_dir.name).split("/")[-1])  # fmt: skip
     card.save(output_dir / "README.md")
