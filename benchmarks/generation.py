@@ -12,7 +12,8 @@ training). Per-image time of decoding from slots (slot encoding excluded) and fr
 fp32 and bf16 weights; batch 1 and 32; the 3dshapes model at 32–128 px (Figure 2) and both presets at their own
 size (Table 1); CPU, and CUDA when present. Median of repeats after a warm-up, min–max shown. Slow cases (uncached
 SLATE at large sizes) run fewer repeats, never extrapolated; cases beyond --max_case_seconds are skipped and listed.
-Also measured: the fp32/bf16 matmul peak of this machine and MOGENT's achieved FLOP rate.
+Also measured: the fp32/bf16 matmul peak of this machine, MOGENT's achieved FLOP rate, and the FLOPs per image
+of each decoder (torch's FlopCounterMode), whose ratio is what the time ratio would be at equal efficiency.
 
     python benchmarks/generation.py                   # everything (≈ 25 min on our 2-core CPU)
     python benchmarks/generation.py --quick           # tiny smoke run
@@ -177,10 +178,13 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, size: int = 2048, repe
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
-def sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-    """FLOPs of CPU flash attention, which torch's FlopCounterMode does not count: QKᵀ and PV, 2·m·n·k each."""
+def sdpa_flops(query_shape, key_shape, value_shape, dropout_p=0.0, is_causal=False, *args, out_shape=None,
+               **kwargs) -> int:
+    """FLOPs of CPU flash attention, which torch's FlopCounterMode does not count: QKᵀ and PV, 2·m·n·k each; causal
+    attention (queries = keys, top-left aligned) computes only the m·(m+1)/2 pairs at or below the diagonal."""
     batch, heads, queries, dim = query_shape
-    return 4 * batch * heads * queries * key_shape[-2] * dim
+    pairs = queries * (queries + 1) // 2 if is_causal else queries * key_shape[-2]
+    return 4 * batch * heads * pairs * dim
 
 
 def decoding_flops(mode: str, pipe, slots: torch.Tensor) -> int:
@@ -251,7 +255,8 @@ def main(argv: list[str] | None = None) -> dict:
                            [t / case["batch"] for t in times]}  # fmt: skip
                     if times is None:
                         row["skipped"] = "warm-up over --max_case_seconds"
-                    if mode in ("mogent", "slate_kv") and encoding == "excluded" and times is not None:
+                    counted = mode in ("mogent", "slate_kv") or (mode == "slate_uncached" and case["batch"] == 1)
+                    if counted and encoding == "excluded" and times is not None:
                         flops = decoding_flops(mode, pipe, slots)
                         row["gflop_per_image"] = flops / case["batch"] / 1e9
                         row["gflops_per_second"] = flops / statistics.median(times) / 1e9
@@ -295,6 +300,12 @@ def lookup(rows, **key) -> float | None:
     return None
 
 
+def gflop_per_image(rows, **key) -> float | None:
+    """The counted GFLOP per image of a case (any precision: the count does not depend on it)."""
+    return next((r["gflop_per_image"] for r in rows if "gflop_per_image" in r and all(
+        r[k] == v for k, v in key.items())), None)  # fmt: skip
+
+
 def ratios(rows: list[dict]) -> list[dict]:
     """SLATE / MOGENT per case: at equal precision, and each at its fastest precision."""
     found = []
@@ -311,6 +322,8 @@ def ratios(rows: list[dict]) -> list[dict]:
             slate_best, mogent_best = min(filter(None, fastest[:2]), default=None), min(filter(None, fastest[2:]),
                                                                                        default=None)  # fmt: skip
             entry["best_vs_best"] = slate_best / mogent_best if slate_best and mogent_best else None
+            flops = [gflop_per_image(rows, **base, mode=m) for m in (slate, "mogent")]
+            entry["flop_ratio"] = flops[0] / flops[1] if all(flops) else None  # the time ratio at equal efficiency
             found.append(entry)
     return sorted(found, key=lambda e: (e["preset"], e["resolution"], e["batch"], e["ratio"]))
 
@@ -327,9 +340,11 @@ def print_tables(result: dict) -> None:
                            encoding="excluded")  # fmt: skip
             cells.append("–" if value is None else f"{value:.1f}")
         print(f"| {preset} | {resolution} | {batch} | {precision} | " + " | ".join(cells) + " |")
-    print("\n| preset | px | batch | ratio | fp32 | bf16 | each at its fastest |\n|---|---|---|---|---|---|---|")
+    print("\n| preset | px | batch | ratio | fp32 | bf16 | each at its fastest | FLOP ratio |")
+    print("|---|---|---|---|---|---|---|---|")
     for entry in result["ratios"]:
-        cells = ["–" if entry[k] is None else f"{entry[k]:.1f}×" for k in ("fp32", "bf16", "best_vs_best")]
+        keys = ("fp32", "bf16", "best_vs_best", "flop_ratio")
+        cells = ["–" if entry.get(k) is None else f"{entry[k]:.1f}×" for k in keys]
         head = f"| {entry['preset']} | {entry['resolution']} | {entry['batch']} | {entry['ratio']} | "
         print(head + " | ".join(cells) + " |")
 
