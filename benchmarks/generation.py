@@ -178,8 +178,9 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, size: int = 2048, repe
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
-def sdpa_flops(query_shape, key_shape, value_shape, dropout_p=0.0, is_causal=False, *args, out_shape=None,
-               **kwargs) -> int:
+def sdpa_flops(
+    query_shape, key_shape, value_shape, dropout_p=0.0, is_causal=False, *args, out_shape=None, **kwargs
+) -> int:
     """FLOPs of CPU flash attention, which torch's FlopCounterMode does not count: QKᵀ and PV, 2·m·n·k each; causal
     attention (queries = keys, top-left aligned) computes only the m·(m+1)/2 pairs at or below the diagonal."""
     batch, heads, queries, dim = query_shape
