@@ -20,7 +20,8 @@ PANELS = [("validation/fg_ari", "FG-ARI"), ("validation/mbo", "mBO"), ("validati
 FIGURES = {
     "learning_curves.png": ("A-", "B-", "C-"),  # sanity stage: the recipe (runs A, B, C)
     "learning_curves_ablation.png": ("C-mogent", "E-", "G-"),  # Table 4 ablation and the CNN input, at C's budget
-    "learning_curves_full_scenes.png": ("F-",),  # textured scenes, 3-6 objects
+    "learning_curves_seeds.png": ("C-mogent", "C-slate", "C1-"),  # run C with seeds 0 and 1
+    "learning_curves_full_scenes.png": ("F-", "H-", "I-", "J-"),  # textured scenes; the simple-to-full curriculum
 }
 
 
