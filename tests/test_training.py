@@ -286,6 +286,29 @@ def test_fine_tuning_starts_from_the_weights_of_a_trained_pipeline_or_model(tmp_
     assert "preset `tiny`" in (tmp_path / "base" / "README.md").read_text()
 
 
+def test_fine_tuning_finds_the_model_in_a_pipeline_or_a_model_repository_on_the_hub(tmp_path, hub_env):
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.path.insert(0, {str(ROOT / "training")!r})
+        from huggingface_hub import create_repo, upload_folder
+        from mogent_hf import MOGENTConfig, MOGENTModel, pipeline_for_model
+        from train import pretrained_location
+        model = MOGENTModel(MOGENTConfig.from_preset("tiny"))
+        pipeline_for_model(model).save_pretrained({str(tmp_path / "pipe")!r})
+        model.save_pretrained({str(tmp_path / "model")!r})
+        for name in ("pipe", "model"):
+            create_repo(f"org/{{name}}")
+            upload_folder(repo_id=f"org/{{name}}", folder_path={str(tmp_path)!r} + "/" + name)
+        locations = [pretrained_location(f"org/{{name}}") for name in ("pipe", "model")]
+        same = [all(tensor.equal(model.state_dict()[key]) for key, tensor in
+                    MOGENTModel.from_pretrained(**location).state_dict().items()) for location in locations]
+        print(json.dumps([[location["subfolder"] for location in locations], same]))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], env=hub_env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [["model", ""], [True, True]]
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

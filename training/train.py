@@ -208,7 +208,7 @@ def build_config(args: argparse.Namespace):
 def pretrained_location(name_or_path: str) -> dict:
     """`from_pretrained` keyword arguments for a saved pipeline (its `model/` folder) or a saved model."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.errors import RemoteEntryNotFoundError
 
     path = Path(name_or_path)
     if path.is_dir():
@@ -217,7 +217,7 @@ def pretrained_location(name_or_path: str) -> dict:
         try:
             hf_hub_download(name_or_path, "model_index.json")
             is_pipeline = True
-        except EntryNotFoundError:
+        except RemoteEntryNotFoundError:  # a model repository (offline or unknown ids raise on)
             is_pipeline = False
     return {"pretrained_model_name_or_path": name_or_path, "subfolder": "model" if is_pipeline else ""}
 
