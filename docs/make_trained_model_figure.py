@@ -2,6 +2,8 @@
 reconstruction from half of the tokens, an object swapped between two scenes and an object removed.
 
     python docs/make_trained_model_figure.py [--pipeline checkpoints/mogent-small] [--out docs/trained_model.png]
+    python docs/make_trained_model_figure.py --pipeline checkpoints/mogent-small-full --full_scenes \
+        --out docs/trained_model_full.png     # textured scenes with 3-6 objects
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ def main() -> None:
     parser.add_argument("--pipeline", default=str(ROOT / "checkpoints" / "mogent-small"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "trained_model.png"))
     parser.add_argument("--num_pairs", type=int, default=4)
+    parser.add_argument("--full_scenes", action="store_true", help="textured scenes with 3-6 objects (default: "
+                        "simple scenes with up to 4)")  # fmt: skip
     args = parser.parse_args()
 
     pipe = MOGENTPipeline.from_pretrained(args.pipeline)
     pipe.set_progress_bar_config(disable=True)
     size = pipe.model.config.image_size
-    scenes = SyntheticScenes("clevr", 2 * args.num_pairs, size, seed=0, split="test", simple=True, max_objects=4)
+    render = dict(min_objects=3, max_objects=6) if args.full_scenes else dict(simple=True, max_objects=4)
+    scenes = SyntheticScenes("clevr", 2 * args.num_pairs, size, seed=0, split="test", **render)
     images = collate([scenes[i] for i in range(len(scenes))])["pixel_values"]
     images_a, images_b = images[: args.num_pairs], images[args.num_pairs :]
     labels_a, labels_b = pipe.segment(images_a), pipe.segment(images_b)
