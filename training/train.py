@@ -16,6 +16,7 @@ eval_results.json and a model card, and is pushed to the Hub with `--push_to_hub
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import time
@@ -205,6 +206,7 @@ def build_config(args: argparse.Namespace):
     return config_cls.from_preset(args.preset, **overrides)
 
 
+@functools.cache  # build_config and main both need it: one Hub lookup per run
 def pretrained_location(name_or_path: str) -> dict:
     """`from_pretrained` keyword arguments for a saved pipeline (its `model/` folder) or a saved model."""
     from huggingface_hub import hf_hub_download
