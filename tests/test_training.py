@@ -286,6 +286,19 @@ def test_fine_tuning_starts_from_the_weights_of_a_trained_pipeline_or_model(tmp_
     assert "preset `tiny`" in (tmp_path / "base" / "README.md").read_text()
 
 
+def test_the_saved_config_holds_the_code_entropy_weight_of_the_last_step(tmp_path):
+    entropy = ("--codebook_entropy_weight", "0.01", "--max_train_steps", "3", "--validation_steps", "3")
+    for name, annealing_steps, expected in (("annealed", "2", 0.0), ("halfway", "6", 0.005), ("constant", "0", 0.01)):
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(True)
+        run(tmp_path / name, *entropy, "--codebook_entropy_annealing_steps", annealing_steps)
+        config = json.loads((tmp_path / name / "model" / "config.json").read_text())
+        assert config["codebook_entropy_weight"] == pytest.approx(expected, abs=1e-12), name
+        recipe = json.loads((tmp_path / name / "train_config.json").read_text())
+        assert recipe["codebook_entropy_weight"] == 0.01  # the run's flags as given
+
+
 def test_fine_tuning_finds_the_model_in_a_pipeline_or_a_model_repository_on_the_hub(tmp_path, hub_env):
     script = textwrap.dedent(f"""
         import json, sys

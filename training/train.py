@@ -586,7 +586,14 @@ def main(argv: list[str] | None = None):
 
 
 def finish(model, output_dir: Path, args, config, metrics: dict, step: int, grid) -> None:
-    """Saves the pipeline, the last validation metrics, the sample grid and the model card; pushes to the Hub."""
+    """Saves the pipeline, the last validation metrics, the sample grid and the model card; pushes to the Hub.
+
+    With `--codebook_entropy_annealing_steps`, the saved config holds the code-entropy weight of the last step (0
+    once annealed), so that a fine-tune from it goes on as the run ended; train_config.json keeps the schedule."""
+    if args.codebook_entropy_annealing_steps > 0:
+        model.config.codebook_entropy_weight = cosine_anneal(
+            step, config.codebook_entropy_weight, 0.0, args.codebook_entropy_annealing_steps
+        )
     pipe = pipeline_for_model(model.eval())
     pipe.save_pretrained(output_dir)
     (output_dir / "eval_results.json").write_text(json.dumps({"step": step, **metrics}, indent=2))

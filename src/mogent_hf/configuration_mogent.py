@@ -144,7 +144,8 @@ class SlotTransformerConfig(PretrainedConfig):
             (features of a small CNN on the pixels, at the token grid, as Slot Attention/SlotDiffusion).
         slot_attention_epsilon (`float`): ε added to the attention before the weighted mean (1e-8 in SLATE).
         codebook_entropy_weight (`float`): w of a −w·H(batch-mean code distribution) term added to the DVAE loss,
-            which keeps codes in use (docs/results.md); 0 = the paper.
+            which keeps codes in use (docs/results.md); 0 = the paper. A model saved by `training/train.py` stores
+            the weight of its last training step (0 after `--codebook_entropy_annealing_steps`).
         d_model (`int`): transformer width. num_decoder_layers (`int`), num_heads (`int`), mlp_hidden_size (`int`).
         dropout (`float`): dropout in the decoder and on the embeddings.
         position_encoding (`str`): decoder positions, "learned" absolute or 2-D "rope" (Table 5).
