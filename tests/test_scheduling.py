@@ -83,6 +83,24 @@ def test_sampler_is_exact_greedy_and_respects_top_k():
     assert set(tokens.unique().tolist()) == {1, 2}
 
 
+@pytest.mark.parametrize("num_codes", [4096, 48, 37])
+def test_two_level_sampler_draws_the_tokens_of_a_flat_inverse_cdf(num_codes):
+    logits = torch.randn(3, 500, num_codes, generator=torch.Generator().manual_seed(num_codes)) * 3
+    tokens, log_probs = sample_tokens(logits, temperature=0.7, generator=torch.Generator().manual_seed(5))
+    draws = torch.rand(3, 500, 1, generator=torch.Generator().manual_seed(5))  # the same uniform per row
+    cdf = (logits / 0.7).softmax(-1).double().cumsum(-1)
+    reference = torch.searchsorted(cdf, draws.double() * cdf[..., -1:], right=True).squeeze(-1)
+    assert (tokens == reference).float().mean() > 0.999  # float32 vs float64 CDF: only exact ties may differ
+    torch.testing.assert_close(log_probs, (logits / 0.7).log_softmax(-1).gather(-1, tokens[..., None])[..., 0])
+
+
+def test_sampler_never_draws_a_code_without_probability():
+    logits = torch.full((20000, 64), float("-inf"))
+    logits[:, [0, 9, 63]] = torch.tensor([-30.0, 0.0, 1.0])  # code 0: ~1e-13, below float32 rounding of the CDF
+    tokens, _ = sample_tokens(logits, temperature=1.0, generator=torch.Generator().manual_seed(0))
+    assert set(tokens.unique().tolist()) <= {0, 9, 63} and {9, 63} <= set(tokens.unique().tolist())
+
+
 def test_scheduler_accepts_logits_at_query_positions_only():
     scheduler = MaskGITScheduler(mask_token_id=MASK)
     scheduler.set_timesteps(4)

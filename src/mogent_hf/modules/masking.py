@@ -71,6 +71,11 @@ def random_token_mask(
     return ranks < counts[:, None]
 
 
+def _below(values: torch.Tensor) -> torch.Tensor:
+    """The largest floats strictly below `values` (> 0): keeps an inverse-CDF draw off the total's rounding edge."""
+    return values.nextafter(torch.zeros_like(values))
+
+
 def sample_tokens(
     logits: torch.Tensor,
     temperature: float = 1.0,
@@ -79,10 +84,12 @@ def sample_tokens(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples one token per row of `logits` (..., V) and returns (tokens (...) long, log-prob of each (...)).
 
-    Exact categorical sampling by inverse CDF (one uniform number per row, not Gumbel noise over V); greedy
-    argmax when `temperature` is 0. `top_k` keeps the k most likely codes. Log-probs are those of the
-    temperature-scaled, top-k-filtered distribution (for temperature 0: of the plain softmax). A list of generators
-    gives one per row of the leading dimension.
+    Exact categorical sampling by inverse CDF (one uniform number per row, not Gumbel noise over V), in two levels:
+    the CDF over blocks of ~√V codes picks a block, the CDF inside that block picks the code, so the only full-width
+    passes are exp and a sum (a flat cumsum over V costs as much as the rest together at V = 4096). Greedy argmax
+    when `temperature` is 0. `top_k` keeps the k most likely codes. Log-probs are those of the temperature-scaled,
+    top-k-filtered distribution (for temperature 0: of the plain softmax). A list of generators gives one per row of
+    the leading dimension.
     """
     logits = logits.float()
     if top_k is not None:
@@ -91,11 +98,25 @@ def sample_tokens(
         kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if temperature == 0:
-        log_probs = logits.log_softmax(dim=-1)
-        tokens = log_probs.argmax(dim=-1)
-    else:
-        log_probs = (logits / temperature).log_softmax(dim=-1)
-        cdf = log_probs.exp().cumsum(dim=-1)
-        draws = uniform(tuple(cdf.shape[:-1]) + (1,), generator, cdf.device) * cdf[..., -1:]
-        tokens = torch.searchsorted(cdf, draws, right=True).squeeze(-1).clamp_max(logits.shape[-1] - 1)
-    return tokens, log_probs.gather(-1, tokens[..., None]).squeeze(-1)
+        tokens = logits.argmax(dim=-1)
+        log_probs = logits.gather(-1, tokens[..., None]).squeeze(-1) - logits.logsumexp(dim=-1)
+        return tokens, log_probs
+    scaled = logits / temperature if temperature != 1 else logits
+    top = scaled.amax(dim=-1, keepdim=True)
+    weights = (scaled - top).exp_()  # unnormalised probabilities (..., V)
+    *lead, num_codes = weights.shape
+    block = 1 << (num_codes.bit_length() // 2)
+    block = block if num_codes % block == 0 else num_codes
+    blocks = weights.view(*lead, num_codes // block, block)
+    block_sums = blocks.sum(dim=-1)  # (..., V/block)
+    block_cdf = block_sums.cumsum(dim=-1)
+    total = block_cdf[..., -1:]
+    draws = torch.minimum(uniform(tuple(lead) + (1,), generator, weights.device) * total, _below(total))
+    chosen = torch.searchsorted(block_cdf, draws, right=True)  # (...,1) block index
+    before = torch.cat([torch.zeros_like(total), block_cdf[..., :-1]], dim=-1).gather(-1, chosen)  # <= draws
+    remainder = draws - before
+    inner_cdf = blocks.gather(-2, chosen[..., None].expand(*lead, 1, block)).squeeze(-2).cumsum(dim=-1)
+    inner = torch.searchsorted(inner_cdf, torch.minimum(remainder, _below(inner_cdf[..., -1:])), right=True)
+    tokens = (chosen * block + inner).squeeze(-1)
+    log_probs = scaled.gather(-1, tokens[..., None]).squeeze(-1) - top.squeeze(-1) - total.squeeze(-1).log()
+    return tokens, log_probs
