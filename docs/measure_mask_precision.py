@@ -33,8 +33,7 @@ def best_slot_statistics(labels: np.ndarray, masks: np.ndarray) -> dict[str, flo
 
 def main(paths: list[str]) -> None:
     scenes = SyntheticScenes("clevr", 256, 64, seed=0, split="test", simple=True, min_objects=2, max_objects=4)
-    images = np.stack([scene["image"] for scene in scenes])
-    masks = np.stack([scene["mask"] for scene in scenes])
+    images, masks = scenes.arrays()
     for path in paths:
         pipe = load_slot_pipeline(path)
         pipe.set_progress_bar_config(disable=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from mogent_hf import MOGENTModel, pipeline_for_model
@@ -32,8 +31,7 @@ def main() -> None:
     render = {"simple": True} if args.simple else {}
     scenes = SyntheticScenes("clevr", args.num_images, 64, seed=args.seed, split="test",
                              min_objects=args.min_objects, max_objects=args.max_objects, **render)  # fmt: skip
-    images = np.stack([scene["image"] for scene in scenes])  # (N,64,64,3) uint8
-    masks = np.stack([scene["mask"] for scene in scenes])
+    images, masks = scenes.arrays()  # (N,64,64,3) uint8, (N,64,64)
     print("| Slot Attention iterations | FG-ARI | mIoU | FG-mIoU | mBO |\n|---|---|---|---|---|")
     for iterations in args.iterations:
         model = MOGENTModel.from_pretrained(Path(args.pipeline) / "model", num_slot_iterations=iterations)

@@ -5,7 +5,6 @@ as a drop of FG-ARI on freshly rendered held-out scenes. Slow (renders and encod
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -27,8 +26,7 @@ SCENES = {
 def test_shipped_checkpoint_segments_held_out_scenes_as_its_card_says(name):
     measured = json.loads((CHECKPOINTS / name / "eval_results.json").read_text())
     scenes = SyntheticScenes("clevr", 64, 64, seed=0, split="test", **SCENES[name])
-    images = np.stack([scene["image"] for scene in scenes])  # (64,64,64,3) uint8, as a user passes arrays
-    masks = np.stack([scene["mask"] for scene in scenes])
+    images, masks = scenes.arrays()  # (64,64,64,3) uint8, as a user passes arrays; (64,64,64)
     pipe = MOGENTPipeline.from_pretrained(CHECKPOINTS / name)
     with torch.no_grad():
         labels = pipe.segment(images, generator=torch.Generator().manual_seed(0)).numpy()

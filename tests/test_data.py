@@ -169,6 +169,9 @@ def test_synthetic_scenes_render_on_the_fly_and_keep_test_scenes_apart():
     assert len(train) == 4 and train[2]["image"].shape == (32, 32, 3) and train[2]["mask"].dtype == np.uint8
     assert np.array_equal(train[2]["image"], render_clevr(5, 2, 32, max_objects=4).image)
     assert not any(np.array_equal(train[i]["image"], test[i]["image"]) for i in range(4))
+    images, masks = train.arrays()
+    assert images.shape == (4, 32, 32, 3) and masks.shape == (4, 32, 32)
+    assert np.array_equal(images[2], train[2]["image"]) and np.array_equal(masks[3], train[3]["mask"])
     shapes = SyntheticScenes("shapes3d", 2, seed=1, split="test")
     assert shapes[0]["mask"].max() == 2
     with pytest.raises(IndexError):

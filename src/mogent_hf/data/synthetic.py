@@ -122,6 +122,11 @@ class SyntheticScenes(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.num_scenes
 
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every scene rendered and stacked: images uint8 (N,H,W,3), masks uint8 (N,H,W)."""
+        scenes = [self[index] for index in range(len(self))]
+        return np.stack([scene["image"] for scene in scenes]), np.stack([scene["mask"] for scene in scenes])
+
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.num_scenes:
             raise IndexError(f"scene index {index} out of range for {self.num_scenes} scenes")

@@ -1,0 +1,137 @@
+"""Where a trained MOGENT pipeline's slot masks lose against the ground truth, on held-out synthetic scenes:
+
+1. best IoU of each ground-truth object by its area, against the token-grid oracle of
+   `measure_token_grid_ceiling.py` (the best masks there are at the model's token grid, background weight 0.6);
+2. FG-ARI and mBO by the number of visible objects, and how many slots hold background only (> 80% of their
+   pixels), i.e. how many are left for the objects;
+3. masks from another source: the decoder's cross-attention over the slots (heads averaged; per block and the
+   blocks' mean), the decoder fed the image's tokens with a fraction masked, against Slot Attention's masks.
+
+    python docs/measure_mask_errors.py checkpoints/mogent-small-full
+    python docs/measure_mask_errors.py runs/C-mogent --simple --min_objects 2 --max_objects 4
+"""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from measure_token_grid_ceiling import oracle_labels
+
+from mogent_hf import MOGENTModel
+from mogent_hf.data import SyntheticScenes
+from mogent_hf.metrics import segmentation_metrics
+from mogent_hf.metrics.segmentation import fg_ari_per_image, mbo_per_image
+
+AREA_BINS = (0, 16, 32, 64, 128, 4096)
+
+
+def best_iou_by_object(predictions: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """(N,H,W) label maps → (objects, 2): each ground-truth object's area in pixels and its best IoU."""
+    rows = []
+    for prediction, reference in zip(predictions, references):
+        labels = np.unique(prediction)
+        for object_id in np.unique(reference)[1:]:
+            target = reference == object_id
+            ious = [(target & (prediction == label)).sum() / (target | (prediction == label)).sum() for label in labels]
+            rows.append((target.sum(), max(ious)))
+    return np.array(rows)
+
+
+@contextmanager
+def recorded_cross_attention(model: MOGENTModel):
+    """Inside the block, each decoder pass appends its blocks' cross-attention weights (B,heads,L,K) to the list."""
+    weights, originals = [], []
+    for block in model.decoder.blocks:
+        attention = block.cross_attention
+        originals.append(attention.attend)
+
+        def attend(queries, keys, values, causal, _original=attention.attend):
+            weights.append(torch.softmax(queries @ keys.transpose(-1, -2) * queries.shape[-1] ** -0.5, dim=-1))
+            return _original(queries, keys, values, causal)
+
+        attention.attend = attend
+    try:
+        yield weights
+    finally:
+        for block, original in zip(model.decoder.blocks, originals):
+            block.cross_attention.attend = original
+
+
+@torch.no_grad()
+def segment_by_source(model: MOGENTModel, images: torch.Tensor, mask_ratio: float, seed: int) -> dict:
+    """Label maps (N,H,W) from Slot Attention and from the decoder's cross-attention, by source name."""
+    generator = torch.Generator().manual_seed(seed)
+    sources: dict[str, list] = {}
+    for batch in images.split(64):
+        encoded = model.encode(batch, generator=generator)
+        sources.setdefault("Slot Attention (the model's masks)", []).append(encoded.slot_masks.argmax(1))
+        masked = torch.rand(encoded.tokens.shape, generator=generator) < mask_ratio
+        tokens = encoded.tokens.masked_fill(masked, model.config.mask_token_id)
+        with recorded_cross_attention(model) as weights:
+            model.token_logits(tokens, encoded.slots)
+        maps = [w.mean(1).transpose(1, 2) for w in weights]  # each (B,K,L)
+        for block, attention in enumerate(maps):
+            sources.setdefault(f"decoder block {block + 1}", []).append(model.attention_to_masks(attention).argmax(1))
+        mean = torch.stack(maps).mean(0)
+        sources.setdefault("decoder, blocks' mean", []).append(model.attention_to_masks(mean).argmax(1))
+    return {name: torch.cat(labels).numpy() for name, labels in sources.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pipeline", help="a saved MOGENT pipeline directory")
+    parser.add_argument("--simple", action="store_true", help="flat colours, uniform background")
+    parser.add_argument("--min_objects", type=int, default=3)
+    parser.add_argument("--max_objects", type=int, default=6)
+    parser.add_argument("--num_images", type=int, default=256)
+    parser.add_argument("--mask_ratios", type=float, nargs="+", default=[1.0, 0.5], help="decoder input")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    model = MOGENTModel.from_pretrained(Path(args.pipeline) / "model").eval()
+    render = {"simple": True} if args.simple else {}
+    scenes = SyntheticScenes("clevr", args.num_images, model.config.image_size, seed=args.seed, split="test",
+                             min_objects=args.min_objects, max_objects=args.max_objects, **render)  # fmt: skip
+    images, masks = scenes.arrays()  # (N,H,W,3), (N,H,W)
+    images = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+
+    by_source = {ratio: segment_by_source(model, images, ratio, args.seed) for ratio in args.mask_ratios}
+    predictions = next(iter(by_source[args.mask_ratios[0]].values()))  # Slot Attention's
+    model_rows = best_iou_by_object(predictions, masks)
+    oracle_rows = best_iou_by_object(oracle_labels(masks, model.config.tokens_per_side, 0.6), masks)
+    print("| object area (px) | objects | best IoU, model | best IoU, token-grid oracle |\n|---|---|---|---|")
+    for low, high in zip(AREA_BINS, AREA_BINS[1:]):
+        chosen = (model_rows[:, 0] >= low) & (model_rows[:, 0] < high)
+        if chosen.any():
+            print(f"| {low}–{high} | {chosen.sum()} | {model_rows[chosen, 1].mean():.3f} | "
+                  f"{oracle_rows[chosen, 1].mean():.3f} |")  # fmt: skip
+    print(f"| all | {len(model_rows)} | {model_rows[:, 1].mean():.3f} | {oracle_rows[:, 1].mean():.3f} |\n")
+
+    visible = np.array([len(np.unique(mask)) - 1 for mask in masks])
+    fg_ari, mbo = fg_ari_per_image(predictions, masks), mbo_per_image(predictions, masks)
+    background_only = np.array([
+        sum(((p == label) & (m == 0)).sum() > 0.8 * (p == label).sum() for label in np.unique(p))
+        for p, m in zip(predictions, masks)
+    ])  # fmt: skip
+    print("| visible objects | images | FG-ARI | mBO | background-only slots |\n|---|---|---|---|---|")
+    for count in np.unique(visible):
+        chosen = visible == count
+        print(f"| {count} | {chosen.sum()} | {fg_ari[chosen].mean():.3f} | {np.nanmean(mbo[chosen]):.3f} | "
+              f"{background_only[chosen].mean():.2f} |")  # fmt: skip
+    print()
+
+    print("| mask source | decoder input masked | FG-ARI | mIoU | FG-mIoU | mBO |\n|---|---|---|---|---|---|")
+    for ratio, sources in by_source.items():
+        for name, labels in sources.items():
+            if name.startswith("Slot") and ratio != args.mask_ratios[0]:
+                continue
+            scores = segmentation_metrics(labels, masks)
+            row = " | ".join(f"{scores[key]:.3f}" for key in ("fg_ari", "miou", "fg_miou", "mbo"))
+            print(f"| {name} | {'—' if name.startswith('Slot') else f'{ratio:.0%}'} | {row} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
