@@ -5,6 +5,8 @@ training). Per-image time of decoding from slots (slot encoding excluded) and fr
   head only at masked positions, slot K/V once per image, SDPA);
 - MOGENT-full-last-block: MOGENT with its last decoder block on every row (the "before" of running that block on the
   still-masked rows only);
+- MOGENT-flat-sampler: MOGENT with a one-level inverse CDF (softmax → cumsum over all V codes → searchsorted), the
+  "before" of the two-level sampler;
 - MOGENT-naive: the same decoding without those optimisations (head on all L positions, slot K/V every step,
   Gumbel-max sampling over the whole vocabulary), the "before" of each optimisation;
 - SLATE-KV: autoregressive, KV cache (our default); SLATE-uncached: the official SLATE loop (whole prefix every step).
@@ -28,6 +30,7 @@ import platform
 import statistics
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -39,14 +42,19 @@ from mogent_hf import (
     SLATEConfig,
     SLATEModel,
     pipeline_for_model,
+    scheduling_maskgit,
 )
+from mogent_hf.modules.masking import uniform
 from mogent_hf.modules.transformer import gather_rows
 from mogent_hf.visualization import line_plot
 
 RESULTS = Path(__file__).parent / "results"
-MODES = ("mogent", "mogent_full_last_block", "mogent_naive", "slate_kv", "slate_uncached")
+MODES = ("mogent", "mogent_full_last_block", "mogent_flat_sampler", "mogent_naive", "slate_kv", "slate_uncached")
 FIGURE2_MODES = ("mogent", "mogent_naive", "slate_kv", "slate_uncached")
-SAMPLER = "inverse-CDF categorical (softmax → cumsum → one uniform per masked token → searchsorted)"
+SAMPLER = (
+    "two-level inverse-CDF categorical (exp → block sums → one uniform per masked token → block by searchsorted, "
+    "then the code inside it; ~√V codes per block)"
+)
 
 
 def device_name(device: torch.device) -> str:
@@ -118,6 +126,22 @@ def last_block_on_all_rows(decoder):
         del decoder.forward
 
 
+def flat_inverse_cdf(logits, temperature=1.0, top_k=None, generator=None):
+    """The one-level sampler that the two-level `sample_tokens` replaced (same tokens, one cumsum over all V)."""
+    log_probs = (logits.float() / temperature).log_softmax(dim=-1)
+    cdf = log_probs.exp().cumsum(dim=-1)
+    draws = uniform(tuple(cdf.shape[:-1]) + (1,), generator, cdf.device) * cdf[..., -1:]
+    tokens = torch.searchsorted(cdf, draws, right=True).squeeze(-1).clamp_max(logits.shape[-1] - 1)
+    return tokens, log_probs.gather(-1, tokens[..., None]).squeeze(-1)
+
+
+@contextlib.contextmanager
+def flat_sampler():
+    """Within the block, the MaskGIT scheduler samples with `flat_inverse_cdf`."""
+    with mock.patch.object(scheduling_maskgit, "sample_tokens", flat_inverse_cdf):
+        yield
+
+
 def decode_call(mode: str, pipe, slots: torch.Tensor, images: torch.Tensor | None):
     """The timed call: decode from `slots`, or from `images` (encoding included) when given."""
     source = {"images": images} if images is not None else {"slots": slots}
@@ -133,6 +157,14 @@ def decode_call(mode: str, pipe, slots: torch.Tensor, images: torch.Tensor | Non
                 return decode()
 
         return full_last_block
+    if mode == "mogent_flat_sampler":
+        decode = decode_call("mogent", pipe, slots, images)
+
+        def with_flat_sampler():
+            with flat_sampler():
+                return decode()
+
+        return with_flat_sampler
     if mode == "mogent_naive":
 
         def naive():
@@ -313,7 +345,7 @@ def ratios(rows: list[dict]) -> list[dict]:
     for case in {(r["preset"], r["resolution"], r["batch"]) for r in rows}:
         preset, resolution, batch = case
         base = dict(preset=preset, resolution=resolution, batch=batch, encoding="excluded")
-        for slate in ("slate_uncached", "slate_kv", "mogent_naive", "mogent_full_last_block"):
+        for slate in ("slate_uncached", "slate_kv", "mogent_naive", "mogent_full_last_block", "mogent_flat_sampler"):
             entry = {"preset": preset, "resolution": resolution, "batch": batch, "ratio": f"{slate} / mogent"}
             for precision in ("fp32", "bf16"):
                 a, b = lookup(rows, **base, mode=slate, precision=precision), lookup(rows, **base, mode="mogent",

@@ -227,7 +227,7 @@ def test_optimised_maskgit_decoding_equals_the_unoptimised_loop(mogent_pipe):
     from pathlib import Path
 
     sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from generation import last_block_on_all_rows, naive_maskgit_tokens
+    from generation import flat_inverse_cdf, flat_sampler, last_block_on_all_rows, naive_maskgit_tokens
 
     slots = torch.randn(3, mogent_pipe.model.config.num_slots, mogent_pipe.model.config.slot_size)
     optimised = mogent_pipe(slots=slots, num_inference_steps=6, temperature=0.0, output_type="pt").tokens
@@ -236,6 +236,17 @@ def test_optimised_maskgit_decoding_equals_the_unoptimised_loop(mogent_pipe):
     with last_block_on_all_rows(mogent_pipe.model.decoder):  # the benchmark's "before" of the last-block rows
         full_last_block = mogent_pipe(slots=slots, num_inference_steps=6, temperature=0.0, output_type="pt").tokens
     assert torch.equal(full_last_block, optimised) and "forward" not in vars(mogent_pipe.model.decoder)
+    sampled = mogent_pipe(
+        slots=slots, num_inference_steps=6, temperature=1.0, generator=torch.Generator().manual_seed(1)
+    ).tokens
+    with flat_sampler():  # the benchmark's "before" of the two-level sampler: the same draws, the same tokens
+        from mogent_hf import scheduling_maskgit
+
+        assert scheduling_maskgit.sample_tokens is flat_inverse_cdf
+        flat = mogent_pipe(
+            slots=slots, num_inference_steps=6, temperature=1.0, generator=torch.Generator().manual_seed(1)
+        ).tokens
+    assert torch.equal(flat, sampled)
     mogent_pipe.to(dtype=torch.bfloat16)
     try:
         bf16 = mogent_pipe(slots=slots.bfloat16(), num_inference_steps=6, temperature=0.0, output_type="pt").tokens

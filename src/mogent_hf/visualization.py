@@ -69,10 +69,10 @@ def line_plot(
     low, high = min(transform(y) for _, y in points), max(transform(y) for _, y in points)
     low, high = (low - 0.5, high + 0.5) if high == low else (low - 0.05 * (high - low), high + 0.05 * (high - low))
     width, height = size
-    left, right, top, bottom = 70, width - 150, 30, height - 45
+    left, right, top, bottom = 70, width - 150, 42, height - 45
     image = PIL.Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
-    draw.text((left, 8), title, fill="black")
+    draw.text((left, 6), title, fill="black")  # the title on the first line, the y label on the second
     draw.rectangle([left, top, right, bottom], outline="black")
 
     def to_pixel(x: float, y: float) -> tuple[float, float]:
@@ -91,7 +91,7 @@ def line_plot(
         draw.line([left - 4, py, left, py], fill="black")
         draw.text((4, py - 6), f"{10**value:.3g}" if log_y else f"{value:.3g}", fill="black")
     draw.text((left + (right - left) // 2 - 30, height - 18), x_label, fill="black")
-    draw.text((4, top - 22), y_label, fill="black")
+    draw.text((4, top - 16), y_label, fill="black")
     palette = (slot_palette(max(len(series), 1)) * 200).round().int().tolist()
     for index, (name, (sx, sy)) in enumerate(series.items()):
         colour = tuple(palette[index])
