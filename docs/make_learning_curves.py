@@ -1,6 +1,7 @@
 """Draws the learning-curve figures of docs/results.md from the validation logs of its runs (docs/runs/*.jsonl,
 copied from each run's logs.jsonl): FG-ARI, mBO, codes in use and decoder cross-entropy against the step. One
-figure per group of runs (FIGURES: file name → run-name prefixes).
+figure per group of runs (FIGURES: file name → run-name prefixes); a run continued from another's model starts at
+the steps that model had trained (STARTS).
 
     python docs/make_learning_curves.py
 """
@@ -22,7 +23,10 @@ FIGURES = {
     "learning_curves_ablation.png": ("C-mogent", "E-", "G-"),  # Table 4 ablation and the CNN input, at C's budget
     "learning_curves_seeds.png": ("C-mogent", "C-slate", "C1-"),  # run C with seeds 0 and 1
     "learning_curves_full_scenes.png": ("F-", "H-", "I-", "J-"),  # textured scenes; the simple-to-full curriculum
+    "learning_curves_curriculum.png": ("H-", "I-", "K-", "L-", "M-", "N-"),  # curriculum: longer, seed 1, 10 slots
 }
+# A run that starts from a trained model is drawn from the step that model had reached (its stages' steps in all).
+STARTS = {"I-": 6000, "J-": 10000, "K-": 13000, "L-": 15500, "M-seed1-stage2": 6000, "N-slots10-stage2": 6000}
 
 
 def main() -> None:
@@ -36,7 +40,8 @@ def draw(paths: list[Path], output: Path) -> None:
     runs = {}
     for path in paths:
         rows = [json.loads(line) for line in path.read_text().splitlines()]
-        runs[path.stem] = [row for row in rows if "validation/fg_ari" in row]
+        start = next((steps for prefix, steps in STARTS.items() if path.stem.startswith(prefix)), 0)
+        runs[path.stem] = [{**row, "step": start + row["step"]} for row in rows if "validation/fg_ari" in row]
     panels = []
     for key, label in PANELS:
         series = {name: ([r["step"] for r in rows], [r[key] for r in rows]) for name, rows in runs.items() if rows}
