@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from held_out_scenes import add_scene_arguments, held_out_scenes
 from measure_token_grid_ceiling import oracle_labels
 
 from mogent_hf import MOGENTModel
-from mogent_hf.data import SyntheticScenes
 from mogent_hf.metrics import segmentation_metrics
-from mogent_hf.metrics.segmentation import fg_ari_per_image, mbo_per_image
+from mogent_hf.metrics.segmentation import _iou_matrix, fg_ari_per_image, mbo_per_image
 
 AREA_BINS = (0, 16, 32, 64, 128, 4096)
 
@@ -33,11 +33,9 @@ def best_iou_by_object(predictions: np.ndarray, references: np.ndarray) -> np.nd
     """(N,H,W) label maps → (objects, 2): each ground-truth object's area in pixels and its best IoU."""
     rows = []
     for prediction, reference in zip(predictions, references):
-        labels = np.unique(prediction)
-        for object_id in np.unique(reference)[1:]:
-            target = reference == object_id
-            ious = [(target & (prediction == label)).sum() / (target | (prediction == label)).sum() for label in labels]
-            rows.append((target.sum(), max(ious)))
+        ids = np.unique(reference)[1:]
+        best = _iou_matrix(prediction.ravel(), reference.ravel(), ids).max(1)  # as mBO takes it
+        rows.extend(zip((reference[None] == ids[:, None, None]).sum((1, 2)), best))
     return np.array(rows)
 
 
@@ -84,18 +82,11 @@ def segment_by_source(model: MOGENTModel, images: torch.Tensor, mask_ratio: floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pipeline", help="a saved MOGENT pipeline directory")
-    parser.add_argument("--simple", action="store_true", help="flat colours, uniform background")
-    parser.add_argument("--min_objects", type=int, default=3)
-    parser.add_argument("--max_objects", type=int, default=6)
-    parser.add_argument("--num_images", type=int, default=256)
     parser.add_argument("--mask_ratios", type=float, nargs="+", default=[1.0, 0.5], help="decoder input")
-    parser.add_argument("--seed", type=int, default=0)
+    add_scene_arguments(parser)
     args = parser.parse_args()
     model = MOGENTModel.from_pretrained(Path(args.pipeline) / "model").eval()
-    render = {"simple": True} if args.simple else {}
-    scenes = SyntheticScenes("clevr", args.num_images, model.config.image_size, seed=args.seed, split="test",
-                             min_objects=args.min_objects, max_objects=args.max_objects, **render)  # fmt: skip
-    images, masks = scenes.arrays()  # (N,H,W,3), (N,H,W)
+    images, masks = held_out_scenes(args, model.config.image_size).arrays()  # (N,H,W,3), (N,H,W)
     images = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
 
     by_source = {ratio: segment_by_source(model, images, ratio, args.seed) for ratio in args.mask_ratios}

@@ -12,9 +12,9 @@ import argparse
 from pathlib import Path
 
 import torch
+from held_out_scenes import add_scene_arguments, held_out_scenes
 
 from mogent_hf import MOGENTModel, pipeline_for_model
-from mogent_hf.data import SyntheticScenes
 from mogent_hf.metrics import segmentation_metrics
 
 
@@ -22,16 +22,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pipeline", help="a saved MOGENT pipeline directory")
     parser.add_argument("--iterations", type=int, nargs="+", default=[3, 5, 7, 10])
-    parser.add_argument("--simple", action="store_true", help="flat colours, uniform background")
-    parser.add_argument("--min_objects", type=int, default=3)
-    parser.add_argument("--max_objects", type=int, default=6)
-    parser.add_argument("--num_images", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0)
+    add_scene_arguments(parser)
     args = parser.parse_args()
-    render = {"simple": True} if args.simple else {}
-    scenes = SyntheticScenes("clevr", args.num_images, 64, seed=args.seed, split="test",
-                             min_objects=args.min_objects, max_objects=args.max_objects, **render)  # fmt: skip
-    images, masks = scenes.arrays()  # (N,64,64,3) uint8, (N,64,64)
+    images, masks = held_out_scenes(args, 64).arrays()  # (N,64,64,3) uint8, (N,64,64)
     print("| Slot Attention iterations | FG-ARI | mIoU | FG-mIoU | mBO |\n|---|---|---|---|---|")
     for iterations in args.iterations:
         model = MOGENTModel.from_pretrained(Path(args.pipeline) / "model", num_slot_iterations=iterations)

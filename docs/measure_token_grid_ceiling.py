@@ -20,8 +20,8 @@ import argparse
 import numpy as np
 import torch
 import torch.nn.functional as F
+from held_out_scenes import add_scene_arguments, held_out_scenes
 
-from mogent_hf.data import SyntheticScenes
 from mogent_hf.metrics import segmentation_metrics
 
 
@@ -41,19 +41,12 @@ def main() -> None:
     parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 96, 128])
     parser.add_argument("--downsampling", type=int, nargs="+", default=[4, 2], help="image side / token side")
     parser.add_argument("--background_weights", type=float, nargs="+", default=[1.0, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3])
-    parser.add_argument("--simple", action="store_true", help="flat colours, uniform background")
-    parser.add_argument("--min_objects", type=int, default=3)
-    parser.add_argument("--max_objects", type=int, default=6)
-    parser.add_argument("--num_images", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0)
+    add_scene_arguments(parser)
     args = parser.parse_args()
-    render = {"simple": True} if args.simple else {}
     names = ("fg_ari", "miou", "fg_miou", "mbo")
     print("| image | token grid | background weight | FG-ARI | mIoU | FG-mIoU | mBO |\n|---|---|---|---|---|---|---|")
     for resolution in args.resolutions:
-        scenes = SyntheticScenes("clevr", args.num_images, resolution, seed=args.seed, split="test",
-                                 min_objects=args.min_objects, max_objects=args.max_objects, **render)  # fmt: skip
-        _, masks = scenes.arrays()  # (N,H,W) instance ids, 0 = background
+        _, masks = held_out_scenes(args, resolution).arrays()  # (N,H,W) instance ids, 0 = background
         for factor in args.downsampling:
             side = resolution // factor
             rows = {w: segmentation_metrics(oracle_labels(masks, side, w), masks) for w in args.background_weights}
