@@ -6,7 +6,7 @@ from transformers import AutoModel
 
 from mogent_hf import MOGENTConfig, MOGENTModel, SLATEConfig, SLATEModel
 from mogent_hf.modeling_base import token_cross_entropy
-from mogent_hf.modules import num_masked_tokens, random_token_mask
+from mogent_hf.modules import SlotMixtureTokenDecoder, num_masked_tokens, random_token_mask
 
 MODELS = [(MOGENTConfig, MOGENTModel), (SLATEConfig, SLATEModel)]
 
@@ -292,3 +292,53 @@ def test_small_preset_is_a_64px_cpu_recipe_shared_by_both_models():
     assert (mogent.image_size, mogent.num_tokens, mogent.dropout) == (64, 256, 0.0)
     assert (slate.mlp_hidden_size, slate.num_heads) == (mogent.mlp_hidden_size, mogent.num_heads)
     assert slate.slot_init == "gaussian" and mogent.slot_init == "learned_queries"
+
+
+def test_mixture_loss_is_the_attention_weighted_likelihood_of_each_slots_own_token_prediction():
+    torch.manual_seed(0)
+    decoder = SlotMixtureTokenDecoder(slot_size=6, hidden_size=8, num_tokens=5, vocab_size=4)
+    slots = torch.randn(2, 3, 6)
+    attention = torch.randn(2, 3, 5).softmax(dim=1)
+    tokens = torch.randint(0, 4, (2, 5))
+    probs = decoder.slot_log_probs(slots).exp().detach()  # (B,K,L,V)
+    expected = 0.0
+    for b in range(2):
+        for n in range(5):
+            likelihood = sum(attention[b, k, n] * probs[b, k, n, tokens[b, n]] for k in range(3))
+            expected -= math.log(likelihood) / 10
+    torch.testing.assert_close(decoder(slots, attention, tokens).detach(), torch.tensor(expected))
+
+
+def test_mixture_loss_moves_each_token_to_the_slot_that_predicts_it_best():
+    torch.manual_seed(0)
+    decoder = SlotMixtureTokenDecoder(slot_size=6, hidden_size=8, num_tokens=5, vocab_size=4)
+    slots, tokens = torch.randn(1, 2, 6), torch.randint(0, 4, (1, 5))
+    attention_logits = torch.zeros(1, 2, 5, requires_grad=True)
+    decoder(slots, attention_logits.softmax(dim=1), tokens).backward()
+    token_log_probs = decoder.slot_log_probs(slots).gather(-1, tokens[:, None, :, None].expand(-1, 2, -1, 1))[..., 0]
+    better = token_log_probs.argmax(dim=1)  # (1,L): the slot whose prediction gives the token more probability
+    gradient = attention_logits.grad  # a descent step raises the logits of the better slot
+    assert torch.all(gradient.gather(1, better[:, None]) < 0)
+
+
+@pytest.mark.parametrize("config_cls, model_cls", MODELS)
+def test_mixture_loss_weight_adds_the_mixture_decoder_to_the_loss_and_the_weights(
+    config_cls, model_cls, images, tmp_path
+):
+    plain = tiny(model_cls, config_cls)
+    assert plain.mixture_decoder is None
+    generator = torch.Generator().manual_seed(0)
+    assert plain(images, generator=generator).mixture_cross_entropy == 0
+    model = tiny(model_cls, config_cls, mixture_loss_weight=0.5)
+    output = model(images, generator=torch.Generator().manual_seed(0))
+    mixture = model.mixture_decoder(output.slots, output.attention, output.tokens)
+    torch.testing.assert_close(output.mixture_cross_entropy, mixture)
+    torch.testing.assert_close(output.loss, output.dvae_mse + output.cross_entropy + 0.5 * mixture)
+    output.loss.backward()
+    assert model.slot_encoder.slot_attention.project_k.weight.grad.abs().sum() > 0
+    model.save_pretrained(tmp_path)
+    reloaded = model_cls.from_pretrained(tmp_path)
+    for name, parameter in model.mixture_decoder.state_dict().items():
+        assert torch.equal(reloaded.mixture_decoder.state_dict()[name], parameter), name
+    with pytest.raises(ValueError, match="mixture_loss_weight"):
+        config_cls.from_preset("tiny", mixture_loss_weight=-0.1)

@@ -286,6 +286,30 @@ def test_fine_tuning_starts_from_the_weights_of_a_trained_pipeline_or_model(tmp_
     assert "preset `tiny`" in (tmp_path / "base" / "README.md").read_text()
 
 
+def test_fine_tuning_with_the_mixture_loss_adds_a_fresh_mixture_decoder_and_logs_its_loss(tmp_path):
+    run(tmp_path / "base", "--max_train_steps", "2", "--validation_steps", "2")
+    base = load_file(tmp_path / "base" / "model" / "model.safetensors")
+    data = [arg for arg in TINY if arg not in ("--preset", "tiny")]
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)
+    train.main([*data, "--pretrained_model_name_or_path", str(tmp_path / "base"), "--mixture_loss_weight", "0.5",
+                "--learning_rate", "0", "--dvae_learning_rate", "0", "--max_train_steps", "2",
+                "--output_dir", str(tmp_path / "tuned")])  # fmt: skip
+    tuned = load_file(tmp_path / "tuned" / "model" / "model.safetensors")
+    added = set(tuned) - set(base)
+    assert added and all(key.startswith("mixture_decoder.") for key in added) and set(base) <= set(tuned)
+    for key in base:  # learning rate 0: the trained weights come out unchanged
+        torch.testing.assert_close(tuned[key], base[key], rtol=0, atol=0, msg=key)
+    assert json.loads((tmp_path / "tuned" / "model" / "config.json").read_text())["mixture_loss_weight"] == 0.5
+    logs = [json.loads(line) for line in (tmp_path / "tuned" / "logs.jsonl").read_text().splitlines()]
+    assert all(line["mixture_cross_entropy"] > 0 for line in logs)
+    assert all(
+        line["mixture_cross_entropy"] == 0
+        for line in map(json.loads, (tmp_path / "base" / "logs.jsonl").read_text().splitlines())
+    )
+
+
 def test_the_saved_config_holds_the_code_entropy_weight_of_the_last_step(tmp_path):
     entropy = ("--codebook_entropy_weight", "0.01", "--max_train_steps", "3", "--validation_steps", "3")
     for name, annealing_steps, expected in (("annealed", "2", 0.0), ("halfway", "6", 0.005), ("constant", "0", 0.01)):

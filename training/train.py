@@ -83,6 +83,7 @@ CONFIG_FLAGS = {
     "dropout": float,
     "slot_attention_epsilon": float,
     "codebook_entropy_weight": float,
+    "mixture_loss_weight": float,
     "slot_init": ("gaussian", "learned_queries"),
     "slot_input": ("tokens", "cnn"),
     "query_noise": ("additive", "relative"),
@@ -103,8 +104,15 @@ RECIPE_FLAGS = {  # training fields of the config (Table 6)
     "sigma_start": float,
 }
 MOGENT_ONLY = ("zero_mask_init", "loss_on_masked_only", "head_transform", "mask_schedule")
-# Config flags that leave the parameter shapes alone: allowed with --pretrained_model_name_or_path (fine-tuning).
-FINE_TUNING_FLAGS = ("dropout", "codebook_entropy_weight", "num_slot_iterations", "slot_attention_epsilon")
+# Config flags that leave the trained parameters' shapes alone: allowed with --pretrained_model_name_or_path
+# (fine-tuning). --mixture_loss_weight > 0 adds the small mixture decoder, freshly initialised if the model has none.
+FINE_TUNING_FLAGS = (
+    "dropout",
+    "codebook_entropy_weight",
+    "mixture_loss_weight",
+    "num_slot_iterations",
+    "slot_attention_epsilon",
+)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -545,9 +553,10 @@ def main(argv: list[str] | None = None):
         if not accelerator.sync_gradients:
             continue
         global_step += 1
-        losses = torch.stack([output.loss, output.dvae_mse, output.cross_entropy]).detach().float()
-        losses = accelerator.reduce(losses, "mean").tolist()
-        logs = {"loss": losses[0], "dvae_mse": losses[1], "cross_entropy": losses[2], "lr": lr, "tau": tau,
+        losses = [output.loss, output.dvae_mse, output.cross_entropy, output.mixture_cross_entropy]
+        losses = accelerator.reduce(torch.stack(losses).detach().float(), "mean").tolist()
+        logs = {"loss": losses[0], "dvae_mse": losses[1], "cross_entropy": losses[2],
+                "mixture_cross_entropy": losses[3], "lr": lr, "tau": tau,
                 "sigma": sigma, "dvae_lr": config.dvae_learning_rate,
                 "codebook_entropy_weight": entropy_weight}  # fmt: skip
         progress.update(1)

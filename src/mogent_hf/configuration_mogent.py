@@ -146,6 +146,9 @@ class SlotTransformerConfig(PretrainedConfig):
         codebook_entropy_weight (`float`): w of a −w·H(batch-mean code distribution) term added to the DVAE loss,
             which keeps codes in use (docs/results.md); 0 = the paper. A model saved by `training/train.py` stores
             the weight of its last training step (0 after `--codebook_entropy_annealing_steps`).
+        mixture_loss_weight (`float`): weight of an auxiliary loss in which the slot masks mix per-slot token
+            predictions (`SlotMixtureTokenDecoder`), so that Slot Attention gives each token to the slot that
+            predicts it best; > 0 adds that small decoder (training only); 0 = the paper.
         d_model (`int`): transformer width. num_decoder_layers (`int`), num_heads (`int`), mlp_hidden_size (`int`).
         dropout (`float`): dropout in the decoder and on the embeddings.
         position_encoding (`str`): decoder positions, "learned" absolute or 2-D "rope" (Table 5).
@@ -167,6 +170,7 @@ class SlotTransformerConfig(PretrainedConfig):
     query_noise: str = "additive"
     slot_attention_epsilon: float = 1e-8
     codebook_entropy_weight: float = 0.0
+    mixture_loss_weight: float = 0.0
     d_model: int = 192
     num_decoder_layers: int = 4
     num_heads: int = 8
@@ -218,6 +222,8 @@ class SlotTransformerConfig(PretrainedConfig):
             raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}")
         if self.codebook_entropy_weight < 0:
             raise ValueError(f"`codebook_entropy_weight` must be >= 0, got {self.codebook_entropy_weight}")
+        if self.mixture_loss_weight < 0:
+            raise ValueError(f"`mixture_loss_weight` must be >= 0, got {self.mixture_loss_weight}")
         if self.slot_attention_epsilon < 0:
             raise ValueError(f"`slot_attention_epsilon` must be >= 0, got {self.slot_attention_epsilon}")
         if not self.tau_start >= self.tau_end > 0:

@@ -18,7 +18,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_mogent import SlotTransformerConfig
-from .modules import DVAE, ConvFeatureEncoder, SlotAttention, SlotEncoder, TransformerDecoder
+from .modules import DVAE, ConvFeatureEncoder, SlotAttention, SlotEncoder, SlotMixtureTokenDecoder, TransformerDecoder
 
 
 @dataclass
@@ -43,9 +43,11 @@ class SlotTransformerOutput(ModelOutput):
     """Result of a training forward pass.
 
     Args:
-        loss (`torch.FloatTensor` ()): `dvae_mse + cross_entropy`.
+        loss (`torch.FloatTensor` ()): `dvae_mse + cross_entropy` (+ `mixture_loss_weight · mixture_cross_entropy`).
         dvae_mse (`torch.FloatTensor` ()): mean squared error of the DVAE's relaxed reconstruction, per pixel.
         cross_entropy (`torch.FloatTensor` ()): decoder cross-entropy, mean over the tokens it is taken on.
+        mixture_cross_entropy (`torch.FloatTensor` ()): with `config.mixture_loss_weight` > 0: −mean log-likelihood
+            of all tokens under the slot-mask mixture of `SlotMixtureTokenDecoder`; else 0.
         reconstruction (`torch.FloatTensor` (B,C,H,W)): DVAE reconstruction from the relaxed codes.
         logits (`torch.FloatTensor` (B,L,V)): decoder logits.
         token_mask (`torch.BoolTensor` (B,L)): MOGENT only: which tokens were masked.
@@ -55,6 +57,7 @@ class SlotTransformerOutput(ModelOutput):
     loss: torch.FloatTensor | None = None
     dvae_mse: torch.FloatTensor | None = None
     cross_entropy: torch.FloatTensor | None = None
+    mixture_cross_entropy: torch.FloatTensor | None = None
     reconstruction: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     token_mask: torch.BoolTensor | None = None
@@ -137,6 +140,11 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
             rope_grid_width=config.tokens_per_side if config.position_encoding == "rope" else None,
         )
         self.head = self.build_head(config)
+        self.mixture_decoder = None
+        if config.mixture_loss_weight > 0:
+            self.mixture_decoder = SlotMixtureTokenDecoder(
+                config.slot_size, config.slot_mlp_size, num_tokens, config.vocab_size
+            )
 
     def build_head(self, config: SlotTransformerConfig) -> nn.Module:
         return nn.Linear(config.d_model, config.vocab_size, bias=False)
@@ -165,6 +173,8 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
             for name in ("slot_queries", "slot_mu", "slot_log_sigma"):
                 if hasattr(module, name):
                     init.xavier_uniform_(getattr(module, name))
+        elif isinstance(module, SlotMixtureTokenDecoder):
+            init.trunc_normal_(module.position_embedding, std=1.0)
         elif isinstance(module, SlotTransformerPreTrainedModel):
             init.trunc_normal_(module.position_embedding, std=1.0)
 
@@ -259,12 +269,23 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
             objective = mse - weight * entropy
         return objective, mse, reconstruction, log_probs.argmax(dim=1).flatten(1).detach()
 
+    def slot_losses(
+        self, dvae_objective: torch.Tensor, cross_entropy: torch.Tensor, slots, attention, tokens
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss (), mixture cross-entropy ()): the DVAE objective + the decoder's cross-entropy + the weighted
+        slot-mask mixture loss of `SlotMixtureTokenDecoder` (0 without `config.mixture_loss_weight`)."""
+        if self.mixture_decoder is None:
+            return dvae_objective + cross_entropy, torch.zeros_like(cross_entropy)
+        mixture = self.mixture_decoder(slots, attention, tokens)
+        return dvae_objective + cross_entropy + self.config.mixture_loss_weight * mixture, mixture
+
     def dvae_only_output(self, dvae_objective, dvae_mse, reconstruction, tokens, return_dict: bool):
         """Output of a DVAE-only training pass (`forward(..., dvae_only=True)`): loss = the DVAE's objective."""
         output = SlotTransformerOutput(
             loss=dvae_objective,
             dvae_mse=dvae_mse,
             cross_entropy=torch.zeros_like(dvae_mse),
+            mixture_cross_entropy=torch.zeros_like(dvae_mse),
             reconstruction=reconstruction,
             tokens=tokens,
         )

@@ -115,10 +115,12 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         masked_tokens = tokens.masked_fill(token_mask, self.config.mask_token_id)
         logits = self.token_logits(masked_tokens, slots)
         cross_entropy = token_cross_entropy(logits, tokens, token_mask if self.config.loss_on_masked_only else None)
+        loss, mixture_cross_entropy = self.slot_losses(dvae_objective, cross_entropy, slots, attention, tokens)
         output = SlotTransformerOutput(
-            loss=dvae_objective + cross_entropy,
+            loss=loss,
             dvae_mse=dvae_mse,
             cross_entropy=cross_entropy,
+            mixture_cross_entropy=mixture_cross_entropy,
             reconstruction=reconstruction,
             logits=logits,
             token_mask=token_mask,

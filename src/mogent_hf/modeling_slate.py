@@ -125,10 +125,12 @@ class SLATEModel(SlotTransformerPreTrainedModel):
         slots, attention = self.encode_slots(pixel_values, tokens, sigma=sigma, generator=generator)
         logits = self.token_logits(tokens, slots)
         cross_entropy = token_cross_entropy(logits, tokens, None)
+        loss, mixture_cross_entropy = self.slot_losses(dvae_objective, cross_entropy, slots, attention, tokens)
         output = SlotTransformerOutput(
-            loss=dvae_objective + cross_entropy,
+            loss=loss,
             dvae_mse=dvae_mse,
             cross_entropy=cross_entropy,
+            mixture_cross_entropy=mixture_cross_entropy,
             reconstruction=reconstruction,
             logits=logits,
             tokens=tokens,

@@ -3,6 +3,7 @@
 from .dvae import DVAE
 from .feature_encoder import ConvFeatureEncoder
 from .masking import gaussian, mask_schedule, num_masked_tokens, random_token_mask, sample_tokens, uniform
+from .mixture_decoder import SlotMixtureTokenDecoder
 from .slot_attention import SlotAttention, SlotEncoder
 from .transformer import KVCache, TransformerDecoder
 
@@ -12,6 +13,7 @@ __all__ = [
     "KVCache",
     "SlotAttention",
     "SlotEncoder",
+    "SlotMixtureTokenDecoder",
     "TransformerDecoder",
     "gaussian",
     "mask_schedule",

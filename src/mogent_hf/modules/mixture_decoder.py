@@ -1,0 +1,46 @@
+"""An auxiliary token decoder in which the slot masks compete (`mixture_loss_weight` > 0; not part of the paper).
+
+The transformer decoder reads the slots by cross-attention, so nothing in its loss cares which slot a token was
+assigned to by Slot Attention: a floor token next to an object may go to the object's slot at no cost, and the slot
+masks grow blobs around the objects (docs/results.md, "Where the masks lose"). The Slot Attention autoencoder has
+the pressure that is missing here: each slot decodes the image on its own and the masks mix the slots' decodings,
+so a pixel is best explained by the slot that predicts it best. This module is that mixture at the token level:
+
+    p(token_n) = Σ_k attention[k, n] · softmax(MLP(W·slot_k + position_n))[token_n]
+
+and its loss, −mean_n log p(token_n), reaches the Slot Attention weights directly. One shared MLP broadcast over
+the token grid (a spatial broadcast decoder on tokens), trained beside the main decoder and unused at inference.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SlotMixtureTokenDecoder(nn.Module):
+    """Slots (B,K,slot_size) + their attention (B,K,L) → mixture log-likelihood of the tokens (B,L)."""
+
+    def __init__(self, slot_size: int, hidden_size: int, num_tokens: int, vocab_size: int):
+        super().__init__()
+        self.slot_projection = nn.Linear(slot_size, hidden_size)
+        self.position_embedding = nn.Parameter(torch.zeros(1, 1, num_tokens, hidden_size))
+        self.mlp = nn.Sequential(
+            nn.ReLU(),
+            nn.Linear(hidden_size, hidden_size),
+            nn.ReLU(),
+            nn.Linear(hidden_size, vocab_size),
+        )
+
+    def slot_log_probs(self, slots: torch.Tensor) -> torch.Tensor:
+        """slots (B,K,slot_size) → each slot's own prediction of every token, log-probabilities (B,K,L,V)."""
+        hidden = self.slot_projection(slots)[:, :, None] + self.position_embedding  # (B,K,L,h)
+        return self.mlp(hidden).float().log_softmax(dim=-1)
+
+    def forward(self, slots: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """slots (B,K,slot_size), attention (B,K,L) summing to 1 over K, tokens (B,L) long → −mean log p(tokens) ()."""
+        log_probs = self.slot_log_probs(slots)  # (B,K,L,V)
+        index = tokens[:, None, :, None].expand(-1, log_probs.shape[1], -1, 1)  # (B,K,L,1)
+        token_log_probs = log_probs.gather(-1, index).squeeze(-1)  # (B,K,L)
+        log_mixture = torch.logsumexp(attention.float().clamp_min(1e-12).log() + token_log_probs, dim=1)  # (B,L)
+        return -log_mixture.mean()
