@@ -21,12 +21,21 @@ PANELS = [("validation/fg_ari", "FG-ARI"), ("validation/mbo", "mBO"), ("validati
 FIGURES = {
     "learning_curves.png": ("A-", "B-", "C-"),  # sanity stage: the recipe (runs A, B, C)
     "learning_curves_ablation.png": ("C-mogent", "E-", "G-"),  # Table 4 ablation and the CNN input, at C's budget
-    "learning_curves_seeds.png": ("C-mogent", "C-slate", "C1-"),  # run C with seeds 0 and 1
+    "learning_curves_seeds.png": ("C-mogent", "C-slate", "C1-", "C2-", "C3-"),  # run C with seeds 0 to 3
     "learning_curves_full_scenes.png": ("F-", "H-", "I-", "J-"),  # textured scenes; the simple-to-full curriculum
     "learning_curves_curriculum.png": ("H-", "I-", "K-", "L-", "M-", "N-"),  # curriculum: longer, seed 1, 10 slots
+    "learning_curves_mixture.png": ("L-", "P-"),  # run L continued with the slot-mask mixture loss
 }
 # A run that starts from a trained model is drawn from the step that model had reached (its stages' steps in all).
-STARTS = {"I-": 6000, "J-": 10000, "K-": 13000, "L-": 15500, "M-seed1-stage2": 6000, "N-slots10-stage2": 6000}
+STARTS = {
+    "I-": 6000,
+    "J-": 10000,
+    "K-": 13000,
+    "L-": 15500,
+    "M-seed1-stage2": 6000,
+    "N-slots10-stage2": 6000,
+    "P-": 20500,
+}
 
 
 def main() -> None:

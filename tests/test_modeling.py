@@ -294,13 +294,21 @@ def test_small_preset_is_a_64px_cpu_recipe_shared_by_both_models():
     assert slate.slot_init == "gaussian" and mogent.slot_init == "learned_queries"
 
 
-def test_mixture_loss_is_the_attention_weighted_likelihood_of_each_slots_own_token_prediction():
+@pytest.mark.parametrize("use_positions", [True, False])
+def test_mixture_loss_is_the_attention_weighted_likelihood_of_each_slots_own_token_prediction(use_positions):
     torch.manual_seed(0)
-    decoder = SlotMixtureTokenDecoder(slot_size=6, hidden_size=8, num_tokens=5, vocab_size=4)
+    decoder = SlotMixtureTokenDecoder(
+        slot_size=6, hidden_size=8, num_tokens=5, vocab_size=4, use_positions=use_positions
+    )
+    if use_positions:
+        torch.nn.init.normal_(decoder.position_embedding)  # the model's _init_weights does this
     slots = torch.randn(2, 3, 6)
     attention = torch.randn(2, 3, 5).softmax(dim=1)
     tokens = torch.randint(0, 4, (2, 5))
     probs = decoder.slot_log_probs(slots).exp().detach()  # (B,K,L,V)
+    assert probs.shape == (2, 3, 5, 4)
+    position_free = torch.equal(probs, probs[:, :, :1].expand_as(probs))
+    assert position_free is not use_positions
     expected = 0.0
     for b in range(2):
         for n in range(5):

@@ -84,6 +84,7 @@ CONFIG_FLAGS = {
     "slot_attention_epsilon": float,
     "codebook_entropy_weight": float,
     "mixture_loss_weight": float,
+    "mixture_decoder_positions": bool,
     "slot_init": ("gaussian", "learned_queries"),
     "slot_input": ("tokens", "cnn"),
     "query_noise": ("additive", "relative"),
@@ -110,6 +111,7 @@ FINE_TUNING_FLAGS = (
     "dropout",
     "codebook_entropy_weight",
     "mixture_loss_weight",
+    "mixture_decoder_positions",
     "num_slot_iterations",
     "slot_attention_epsilon",
 )

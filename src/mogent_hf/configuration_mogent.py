@@ -149,6 +149,8 @@ class SlotTransformerConfig(PretrainedConfig):
         mixture_loss_weight (`float`): weight of an auxiliary loss in which the slot masks mix per-slot token
             predictions (`SlotMixtureTokenDecoder`), so that Slot Attention gives each token to the slot that
             predicts it best; > 0 adds that small decoder (training only); 0 = the paper.
+        mixture_decoder_positions (`bool`): whether that decoder's per-slot predictions depend on the token's
+            position (a spatial broadcast decoder) or not (one distribution over the codes per slot).
         d_model (`int`): transformer width. num_decoder_layers (`int`), num_heads (`int`), mlp_hidden_size (`int`).
         dropout (`float`): dropout in the decoder and on the embeddings.
         position_encoding (`str`): decoder positions, "learned" absolute or 2-D "rope" (Table 5).
@@ -171,6 +173,7 @@ class SlotTransformerConfig(PretrainedConfig):
     slot_attention_epsilon: float = 1e-8
     codebook_entropy_weight: float = 0.0
     mixture_loss_weight: float = 0.0
+    mixture_decoder_positions: bool = True
     d_model: int = 192
     num_decoder_layers: int = 4
     num_heads: int = 8

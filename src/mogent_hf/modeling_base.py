@@ -143,7 +143,7 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         self.mixture_decoder = None
         if config.mixture_loss_weight > 0:
             self.mixture_decoder = SlotMixtureTokenDecoder(
-                config.slot_size, config.slot_mlp_size, num_tokens, config.vocab_size
+                config.slot_size, config.slot_mlp_size, num_tokens, config.vocab_size, config.mixture_decoder_positions
             )
 
     def build_head(self, config: SlotTransformerConfig) -> nn.Module:
@@ -173,7 +173,7 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
             for name in ("slot_queries", "slot_mu", "slot_log_sigma"):
                 if hasattr(module, name):
                     init.xavier_uniform_(getattr(module, name))
-        elif isinstance(module, SlotMixtureTokenDecoder):
+        elif isinstance(module, SlotMixtureTokenDecoder) and module.position_embedding is not None:
             init.trunc_normal_(module.position_embedding, std=1.0)
         elif isinstance(module, SlotTransformerPreTrainedModel):
             init.trunc_normal_(module.position_embedding, std=1.0)

@@ -10,6 +10,8 @@ so a pixel is best explained by the slot that predicts it best. This module is t
 
 and its loss, −mean_n log p(token_n), reaches the Slot Attention weights directly. One shared MLP broadcast over
 the token grid (a spatial broadcast decoder on tokens), trained beside the main decoder and unused at inference.
+Without positions (`use_positions=False`) each slot predicts one distribution over the codes for all its tokens:
+a slot that takes a token of another kind (floor beside an object) pays for it, wherever the token lies.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from torch import nn
 class SlotMixtureTokenDecoder(nn.Module):
     """Slots (B,K,slot_size) + their attention (B,K,L) → mixture log-likelihood of the tokens (B,L)."""
 
-    def __init__(self, slot_size: int, hidden_size: int, num_tokens: int, vocab_size: int):
+    def __init__(self, slot_size: int, hidden_size: int, num_tokens: int, vocab_size: int, use_positions: bool = True):
         super().__init__()
+        self.num_tokens = num_tokens
         self.slot_projection = nn.Linear(slot_size, hidden_size)
-        self.position_embedding = nn.Parameter(torch.zeros(1, 1, num_tokens, hidden_size))
+        self.position_embedding = None
+        if use_positions:
+            self.position_embedding = nn.Parameter(torch.zeros(1, 1, num_tokens, hidden_size))
         self.mlp = nn.Sequential(
             nn.ReLU(),
             nn.Linear(hidden_size, hidden_size),
@@ -34,8 +39,11 @@ class SlotMixtureTokenDecoder(nn.Module):
 
     def slot_log_probs(self, slots: torch.Tensor) -> torch.Tensor:
         """slots (B,K,slot_size) → each slot's own prediction of every token, log-probabilities (B,K,L,V)."""
-        hidden = self.slot_projection(slots)[:, :, None] + self.position_embedding  # (B,K,L,h)
-        return self.mlp(hidden).float().log_softmax(dim=-1)
+        hidden = self.slot_projection(slots)[:, :, None]  # (B,K,1,h)
+        if self.position_embedding is not None:
+            hidden = hidden + self.position_embedding  # (B,K,L,h)
+        log_probs = self.mlp(hidden).float().log_softmax(dim=-1)
+        return log_probs.expand(-1, -1, self.num_tokens, -1)
 
     def forward(self, slots: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """slots (B,K,slot_size), attention (B,K,L) summing to 1 over K, tokens (B,L) long → −mean log p(tokens) ()."""
