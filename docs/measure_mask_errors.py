@@ -5,7 +5,8 @@
 2. FG-ARI and mBO by the number of visible objects, and how many slots hold background only (> 80% of their
    pixels), i.e. how many are left for the objects;
 3. masks from another source: the decoder's cross-attention over the slots (heads averaged; per block and the
-   blocks' mean), the decoder fed the image's tokens with a fraction masked, against Slot Attention's masks.
+   blocks' mean), the decoder fed the image's tokens with a fraction masked, against Slot Attention's masks; for a
+   model trained with the mixture loss, also that mixture's posterior (which slot explains each token).
 
     python docs/measure_mask_errors.py checkpoints/mogent-small-full
     python docs/measure_mask_errors.py runs/C-mogent --simple --min_objects 2 --max_objects 4
@@ -67,6 +68,9 @@ def segment_by_source(model: MOGENTModel, images: torch.Tensor, mask_ratio: floa
     for batch in images.split(64):
         encoded = model.encode(batch, generator=generator)
         sources.setdefault("Slot Attention (the model's masks)", []).append(encoded.slot_masks.argmax(1))
+        if model.mixture_decoder is not None:  # trained with the mixture loss: its posterior over the slots
+            posterior = model.mixture_decoder.posterior(encoded.slots, encoded.attention, encoded.tokens)
+            sources.setdefault("slot-mask mixture posterior", []).append(model.attention_to_masks(posterior).argmax(1))
         masked = torch.rand(encoded.tokens.shape, generator=generator) < mask_ratio
         tokens = encoded.tokens.masked_fill(masked, model.config.mask_token_id)
         with recorded_cross_attention(model) as weights:
@@ -117,11 +121,11 @@ def main() -> None:
     print("| mask source | decoder input masked | FG-ARI | mIoU | FG-mIoU | mBO |\n|---|---|---|---|---|---|")
     for ratio, sources in by_source.items():
         for name, labels in sources.items():
-            if name.startswith("Slot") and ratio != args.mask_ratios[0]:
+            if not name.startswith("decoder") and ratio != args.mask_ratios[0]:
                 continue
             scores = segmentation_metrics(labels, masks)
             row = " | ".join(f"{scores[key]:.3f}" for key in ("fg_ari", "miou", "fg_miou", "mbo"))
-            print(f"| {name} | {'—' if name.startswith('Slot') else f'{ratio:.0%}'} | {row} |", flush=True)
+            print(f"| {name} | {f'{ratio:.0%}' if name.startswith('decoder') else '—'} | {row} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -315,6 +315,9 @@ def test_mixture_loss_is_the_attention_weighted_likelihood_of_each_slots_own_tok
             likelihood = sum(attention[b, k, n] * probs[b, k, n, tokens[b, n]] for k in range(3))
             expected -= math.log(likelihood) / 10
     torch.testing.assert_close(decoder(slots, attention, tokens).detach(), torch.tensor(expected))
+    posterior = decoder.posterior(slots, attention, tokens).detach()  # Bayes: attention × likelihood, normalised
+    joint = attention * probs.gather(-1, tokens[:, None, :, None].expand(-1, 3, -1, 1))[..., 0]
+    torch.testing.assert_close(posterior, joint / joint.sum(dim=1, keepdim=True))
 
 
 def test_mixture_loss_moves_each_token_to_the_slot_that_predicts_it_best():

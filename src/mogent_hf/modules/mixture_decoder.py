@@ -45,10 +45,17 @@ class SlotMixtureTokenDecoder(nn.Module):
         log_probs = self.mlp(hidden).float().log_softmax(dim=-1)
         return log_probs.expand(-1, -1, self.num_tokens, -1)
 
-    def forward(self, slots: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """slots (B,K,slot_size), attention (B,K,L) summing to 1 over K, tokens (B,L) long → −mean log p(tokens) ()."""
+    def log_joint(self, slots: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """log(attention[k, n] · p_k(token_n)) (B,K,L) for slots (B,K,slot_size), attention (B,K,L), tokens (B,L)."""
         log_probs = self.slot_log_probs(slots)  # (B,K,L,V)
         index = tokens[:, None, :, None].expand(-1, log_probs.shape[1], -1, 1)  # (B,K,L,1)
         token_log_probs = log_probs.gather(-1, index).squeeze(-1)  # (B,K,L)
-        log_mixture = torch.logsumexp(attention.float().clamp_min(1e-12).log() + token_log_probs, dim=1)  # (B,L)
-        return -log_mixture.mean()
+        return attention.float().clamp_min(1e-12).log() + token_log_probs
+
+    def forward(self, slots: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """slots (B,K,slot_size), attention (B,K,L) summing to 1 over K, tokens (B,L) long → −mean log p(tokens) ()."""
+        return -torch.logsumexp(self.log_joint(slots, attention, tokens), dim=1).mean()
+
+    def posterior(self, slots: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Which slot explains each token, attention reweighted by the slots' predictions: (B,K,L), sums to 1 over K."""
+        return self.log_joint(slots, attention, tokens).softmax(dim=1)
