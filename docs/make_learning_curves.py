@@ -25,6 +25,7 @@ FIGURES = {
     "learning_curves_full_scenes.png": ("F-", "H-", "I-", "J-"),  # textured scenes; the simple-to-full curriculum
     "learning_curves_curriculum.png": ("H-", "I-", "K-", "L-", "M-", "N-"),  # curriculum: longer, seed 1, 10 slots
     "learning_curves_mixture.png": ("L-", "P-"),  # run L continued with the slot-mask mixture loss
+    "learning_curves_mixture_simple.png": ("C-mogent", "C1-mogent", "C2-mogent", "C3-mogent", "Q-"),  # from scratch
 }
 # A run that starts from a trained model is drawn from the step that model had reached (its stages' steps in all).
 STARTS = {
