@@ -21,7 +21,7 @@ from torch import nn
 
 
 class SlotMixtureTokenDecoder(nn.Module):
-    """Slots (B,K,slot_size) + their attention (B,K,L) → mixture log-likelihood of the tokens (B,L)."""
+    """Slots (B,K,slot_size) + their attention (B,K,L) + tokens (B,L) → −mean log-likelihood of the tokens ()."""
 
     def __init__(self, slot_size: int, hidden_size: int, num_tokens: int, vocab_size: int, use_positions: bool = True):
         super().__init__()
