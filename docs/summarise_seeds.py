@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from pathlib import Path
 
 METRICS = ("fg_ari", "miou", "fg_miou", "mbo", "mse@0.95")
 
@@ -19,7 +20,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", nargs="+", help="evaluate.py results.json files, one per seed")
     args = parser.parse_args()
-    runs = [json.load(open(path))["results"] for path in args.results]
+    runs = [json.loads(Path(path).read_text())["results"] for path in args.results]
     print("| metric | " + " | ".join(f"seed {i}: MOGENT / SLATE" for i in range(len(runs))), end="")
     print(" | mean ± sd MOGENT | mean ± sd SLATE | MOGENT − SLATE, mean ± sd | MOGENT ahead |")
     print("|---" * (len(runs) + 5) + "|")

@@ -173,10 +173,9 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
             for name in ("slot_queries", "slot_mu", "slot_log_sigma"):
                 if hasattr(module, name):
                     init.xavier_uniform_(getattr(module, name))
-        elif isinstance(module, SlotMixtureTokenDecoder) and module.position_embedding is not None:
-            init.trunc_normal_(module.position_embedding, std=1.0)
-        elif isinstance(module, SlotTransformerPreTrainedModel):
-            init.trunc_normal_(module.position_embedding, std=1.0)
+        elif isinstance(module, (SlotTransformerPreTrainedModel, SlotMixtureTokenDecoder)):
+            if module.position_embedding is not None:  # the position-free mixture decoder has none
+                init.trunc_normal_(module.position_embedding, std=1.0)
 
     # ---- encoding -------------------------------------------------------------------------------------------
     def embed_tokens(self, tokens: torch.Tensor, positions: slice) -> torch.Tensor:
