@@ -20,6 +20,7 @@ from mogent_hf.training_utils import (
     codes_in_use,
     cosine_anneal,
     finalize_checkpoint,
+    linear_cooldown,
     linear_warmup,
     list_checkpoints,
     partial_checkpoint_dir,
@@ -83,6 +84,12 @@ def test_linear_warmup_ramps_from_zero_then_stays_at_one():
     assert [linear_warmup(s, 4) for s in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
     assert linear_warmup(3, 4, start_step=5) == 0.0 and linear_warmup(7, 4, start_step=5) == 0.5
     assert linear_warmup(0, 0) == 1.0
+
+
+def test_linear_cooldown_stays_at_one_then_falls_to_zero_over_the_last_steps():
+    assert [linear_cooldown(s, 6, 4) for s in range(7)] == [1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
+    assert [linear_cooldown(s, 3, 0) for s in range(3)] == [1.0, 1.0, 1.0]
+    assert linear_cooldown(0, 3, 10) == 0.3  # a cool-down longer than the run starts below 1
 
 
 def test_step_counts_are_absolute_or_fractions_of_the_run():
@@ -323,6 +330,16 @@ def test_the_saved_config_holds_the_code_entropy_weight_of_the_last_step(tmp_pat
         assert recipe["codebook_entropy_weight"] == 0.01  # the run's flags as given
 
 
+def test_the_cooldown_decays_both_learning_rates_over_the_last_steps(tmp_path):
+    run(tmp_path, "--max_train_steps", "4", "--validation_steps", "4", "--lr_cooldown_steps", "2")
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    lines = [json.loads(line) for line in (tmp_path / "logs.jsonl").read_text().splitlines()]
+    logged = [(line["lr"], line["dvae_lr"]) for line in lines if "lr" in line]
+    warmup, cooldown = [0.0, 1 / 3, 2 / 3, 1.0], [1.0, 1.0, 1.0, 0.5]  # 3 warm-up steps, 2 cool-down steps of 4
+    expected = [(config["learning_rate"] * w * c, config["dvae_learning_rate"] * c) for w, c in zip(warmup, cooldown)]
+    assert logged == pytest.approx(expected)
+
+
 def test_fine_tuning_finds_the_model_in_a_pipeline_or_a_model_repository_on_the_hub(tmp_path, hub_env):
     script = textwrap.dedent(f"""
         import json, sys
@@ -372,6 +389,7 @@ def test_fine_tuning_refuses_flags_that_do_not_fit_the_pretrained_model(tmp_path
         (["--synthetic", "clevr", "--dataset_name", "x"], "not allowed with argument"),
         (["--synthetic", "clevr", "--resolution", "30"], "`--resolution` must be a multiple of 4"),
         (["--synthetic", "shapes3d"], "renders 64 px images"),
+        (["--synthetic", "clevr", "--lr_cooldown_steps", "soon"], "`lr_cooldown_steps` must be a step count"),
         (["--model_type", "slate", "--synthetic", "clevr", "--zero_mask_init"], "only apply to --model_type mogent"),
     ],
 )

@@ -55,6 +55,7 @@ from mogent_hf.training_utils import (
     codes_in_use,
     cosine_anneal,
     finalize_checkpoint,
+    linear_cooldown,
     linear_warmup,
     list_checkpoints,
     partial_checkpoint_dir,
@@ -169,6 +170,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        "steps; the rest's warm-up and σ annealing start after them (0 = the paper)")  # fmt: skip
     train.add_argument("--codebook_entropy_annealing_steps", type=int, default=0, help="anneal the config's "
                        "codebook_entropy_weight to 0 (cosine) over N steps; 0 keeps it constant")  # fmt: skip
+    train.add_argument("--lr_cooldown_steps", default="0", help="decay every learning rate (the DVAE's too) "
+                       "linearly to 0 over the run's last N steps (steps or fraction; 0 = the paper's constant "
+                       "rates)")  # fmt: skip
     train.add_argument("--lr_halve_on_plateau", action="store_true", help="halve the lr when validation stalls")
     train.add_argument("--plateau_patience", type=int, default=4, help="validations without improvement")
     train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None)
@@ -458,6 +462,7 @@ def main(argv: list[str] | None = None):
     )
     total_steps = resolve_length(args, config, len(train_dataset), accelerator.num_processes)
     warmup, annealing = schedule_lengths(args, config, total_steps)
+    cooldown = resolve_num_steps(args.lr_cooldown_steps, total_steps, "lr_cooldown_steps")
     batch_size = config.train_batch_size
     set_seed(args.seed)
 
@@ -496,7 +501,8 @@ def main(argv: list[str] | None = None):
 
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-        run_config = {**vars(args), "total_steps": total_steps, "warmup_steps": warmup, "annealing_steps": annealing}
+        run_config = {**vars(args), "total_steps": total_steps, "warmup_steps": warmup, "annealing_steps": annealing,
+                      "cooldown_steps": cooldown}
         accelerator.init_trackers("train", config=run_config)
     accelerator.wait_for_everyone()
 
@@ -537,11 +543,13 @@ def main(argv: list[str] | None = None):
         tau = cosine_anneal(global_step, config.tau_start, config.tau_end, annealing[0])
         pretrain = args.dvae_pretrain_steps
         sigma = cosine_anneal(global_step, config.sigma_start, 0.0, annealing[1], start_step=pretrain)
-        lr = config.learning_rate * linear_warmup(global_step, warmup, start_step=pretrain) * plateau.factor
+        decay = linear_cooldown(global_step, total_steps, cooldown)
+        lr = config.learning_rate * linear_warmup(global_step, warmup, start_step=pretrain) * plateau.factor * decay
+        dvae_lr = config.dvae_learning_rate * decay
         entropy_weight = config.codebook_entropy_weight
         if args.codebook_entropy_annealing_steps > 0:
             entropy_weight = cosine_anneal(global_step, entropy_weight, 0.0, args.codebook_entropy_annealing_steps)
-        optimizer.param_groups[1]["lr"] = lr
+        optimizer.param_groups[0]["lr"], optimizer.param_groups[1]["lr"] = dvae_lr, lr
         with accelerator.accumulate(model):
             pixel_values = batch["pixel_values"].to(accelerator.device)
             output = model(pixel_values, tau=tau, sigma=sigma, dvae_only=global_step < pretrain,
@@ -559,7 +567,7 @@ def main(argv: list[str] | None = None):
         losses = accelerator.reduce(torch.stack(losses).detach().float(), "mean").tolist()
         logs = {"loss": losses[0], "dvae_mse": losses[1], "cross_entropy": losses[2],
                 "mixture_cross_entropy": losses[3], "lr": lr, "tau": tau,
-                "sigma": sigma, "dvae_lr": config.dvae_learning_rate,
+                "sigma": sigma, "dvae_lr": dvae_lr,
                 "codebook_entropy_weight": entropy_weight}  # fmt: skip
         progress.update(1)
         progress.set_postfix(loss=f"{losses[0]:.4f}", lr=f"{lr:.2e}", tau=f"{tau:.3f}", sigma=f"{sigma:.3f}")

@@ -36,6 +36,14 @@ def linear_warmup(step: int, num_steps: int, start_step: int = 0) -> float:
     return min((step - start_step) / num_steps, 1.0)
 
 
+def linear_cooldown(step: int, total_steps: int, num_steps: int) -> float:
+    """Learning-rate factor of a warm-up–stable–decay run: 1, then linear down over the last `num_steps` of
+    `total_steps` (step `total_steps - 1`, the last update, gets 1/num_steps); 1 throughout when `num_steps` is 0."""
+    if num_steps <= 0:
+        return 1.0
+    return min(max((total_steps - step) / num_steps, 0.0), 1.0)
+
+
 def resolve_num_steps(spec: str | float | int, total_steps: int, name: str) -> int:
     """A number of steps given absolutely ("3000") or as a fraction of the run ("0.05" or "5%")."""
     text = str(spec).strip()
