@@ -501,8 +501,13 @@ def main(argv: list[str] | None = None):
 
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-        run_config = {**vars(args), "total_steps": total_steps, "warmup_steps": warmup, "annealing_steps": annealing,
-                      "cooldown_steps": cooldown}
+        run_config = {
+            **vars(args),
+            "total_steps": total_steps,
+            "warmup_steps": warmup,
+            "annealing_steps": annealing,
+            "cooldown_steps": cooldown,
+        }
         accelerator.init_trackers("train", config=run_config)
     accelerator.wait_for_everyone()
 
