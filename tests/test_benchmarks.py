@@ -31,3 +31,17 @@ def test_flash_attention_flops_equal_those_of_the_matmuls_it_replaces(causal):
             weights @ value[..., seen, :]
 
     assert sdpa == counted(as_matmuls) > 0
+
+
+def test_attention_benchmark_splits_the_decode_time_and_times_sdpa_per_head_size(tmp_path, capsys):
+    import attention
+
+    result = attention.main(["--resolution", "16", "--head_sizes", "8", "16", "--repeats", "1",
+                             "--output", str(tmp_path / "attention.json")])  # fmt: skip
+    for row in result["profile"].values():
+        assert sum(row["share"].values()) == pytest.approx(1.0)
+        assert row["seconds"]["attention (SDPA)"] > 0 and row["seconds"]["matmul"] > 0
+    assert [(row["dtype"], row["head_size"]) for row in result["sdpa"]] == [
+        ("float32", 8), ("float32", 16), ("bfloat16", 8), ("bfloat16", 16)]  # fmt: skip
+    assert all(row["ms"] > 0 and row["share_of_matmul_peak"] > 0 for row in result["sdpa"])
+    assert (tmp_path / "attention.json").exists() and "SDPA alone, 16 queries" in capsys.readouterr().out
