@@ -317,6 +317,25 @@ def test_fine_tuning_with_the_mixture_loss_adds_a_fresh_mixture_decoder_and_logs
     )
 
 
+def test_fine_tuning_with_a_background_slot_adds_only_its_position_embedding_freshly_drawn(tmp_path):
+    mixture = ("--mixture_loss_weight", "0.5", "--no-mixture_decoder_positions")
+    run(tmp_path / "base", *mixture, "--max_train_steps", "2", "--validation_steps", "2")
+    base = load_file(tmp_path / "base" / "model" / "model.safetensors")
+    data = [arg for arg in TINY if arg not in ("--preset", "tiny")]
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)
+    train.main([*data, "--pretrained_model_name_or_path", str(tmp_path / "base"), *mixture,
+                "--mixture_background_slot", "--learning_rate", "0", "--dvae_learning_rate", "0",
+                "--max_train_steps", "2", "--output_dir", str(tmp_path / "tuned")])  # fmt: skip
+    tuned = load_file(tmp_path / "tuned" / "model" / "model.safetensors")
+    assert set(tuned) - set(base) == {"mixture_decoder.position_embedding"} and set(base) <= set(tuned)
+    assert tuned["mixture_decoder.position_embedding"].std() > 0.5  # drawn by _init_weights, not left at zero
+    for key in base:
+        torch.testing.assert_close(tuned[key], base[key], rtol=0, atol=0, msg=key)
+    assert json.loads((tmp_path / "tuned" / "model" / "config.json").read_text())["mixture_background_slot"] is True
+
+
 def test_the_saved_config_holds_the_code_entropy_weight_of_the_last_step(tmp_path):
     entropy = ("--codebook_entropy_weight", "0.01", "--max_train_steps", "3", "--validation_steps", "3")
     for name, annealing_steps, expected in (("annealed", "2", 0.0), ("halfway", "6", 0.005), ("constant", "0", 0.01)):

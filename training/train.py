@@ -86,6 +86,7 @@ CONFIG_FLAGS = {
     "codebook_entropy_weight": float,
     "mixture_loss_weight": float,
     "mixture_decoder_positions": bool,
+    "mixture_background_slot": bool,
     "slot_init": ("gaussian", "learned_queries"),
     "slot_input": ("tokens", "cnn"),
     "query_noise": ("additive", "relative"),
@@ -113,6 +114,7 @@ FINE_TUNING_FLAGS = (
     "codebook_entropy_weight",
     "mixture_loss_weight",
     "mixture_decoder_positions",
+    "mixture_background_slot",
     "num_slot_iterations",
     "slot_attention_epsilon",
 )

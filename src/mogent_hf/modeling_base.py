@@ -143,7 +143,12 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         self.mixture_decoder = None
         if config.mixture_loss_weight > 0:
             self.mixture_decoder = SlotMixtureTokenDecoder(
-                config.slot_size, config.slot_mlp_size, num_tokens, config.vocab_size, config.mixture_decoder_positions
+                config.slot_size,
+                config.slot_mlp_size,
+                num_tokens,
+                config.vocab_size,
+                use_positions=config.mixture_decoder_positions,
+                background_slot=config.mixture_background_slot,
             )
 
     def build_head(self, config: SlotTransformerConfig) -> nn.Module:

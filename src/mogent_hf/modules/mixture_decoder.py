@@ -12,6 +12,10 @@ and its loss, −mean_n log p(token_n), reaches the Slot Attention weights direc
 the token grid (a spatial broadcast decoder on tokens), trained beside the main decoder and unused at inference.
 Without positions (`use_positions=False`) each slot predicts one distribution over the codes for all its tokens:
 a slot that takes a token of another kind (floor beside an object) pays for it, wherever the token lies.
+With `background_slot=True` (and no positions for the others) the first slot alone predicts by position: a
+background whose codes vary over the image (a floor with a brightness gradient) is explained by that one slot
+better than by any other, so the background's tokens gather there instead of being split between slots
+(needs learned slot queries, so that the first slot is the same slot in every image).
 """
 
 from __future__ import annotations
@@ -23,12 +27,22 @@ from torch import nn
 class SlotMixtureTokenDecoder(nn.Module):
     """Slots (B,K,slot_size) + their attention (B,K,L) + tokens (B,L) → −mean log-likelihood of the tokens ()."""
 
-    def __init__(self, slot_size: int, hidden_size: int, num_tokens: int, vocab_size: int, use_positions: bool = True):
+    def __init__(
+        self,
+        slot_size: int,
+        hidden_size: int,
+        num_tokens: int,
+        vocab_size: int,
+        use_positions: bool = True,
+        background_slot: bool = False,
+    ):
         super().__init__()
-        self.num_tokens = num_tokens
+        if use_positions and background_slot:
+            raise ValueError("`background_slot` needs `use_positions=False` (it gives positions to the first slot only)")
+        self.num_tokens, self.use_positions, self.background_slot = num_tokens, use_positions, background_slot
         self.slot_projection = nn.Linear(slot_size, hidden_size)
         self.position_embedding = None
-        if use_positions:
+        if use_positions or background_slot:
             self.position_embedding = nn.Parameter(torch.zeros(1, 1, num_tokens, hidden_size))
         self.mlp = nn.Sequential(
             nn.ReLU(),
@@ -40,10 +54,13 @@ class SlotMixtureTokenDecoder(nn.Module):
     def slot_log_probs(self, slots: torch.Tensor) -> torch.Tensor:
         """slots (B,K,slot_size) → each slot's own prediction of every token, log-probabilities (B,K,L,V)."""
         hidden = self.slot_projection(slots)[:, :, None]  # (B,K,1,h)
-        if self.position_embedding is not None:
+        if self.use_positions:
             hidden = hidden + self.position_embedding  # (B,K,L,h)
-        log_probs = self.mlp(hidden).float().log_softmax(dim=-1)
-        return log_probs.expand(-1, -1, self.num_tokens, -1)
+        log_probs = self.mlp(hidden).float().log_softmax(dim=-1).expand(-1, -1, self.num_tokens, -1)
+        if self.background_slot:  # the first slot by position (B,1,L,V), the others as before
+            background = self.mlp(hidden[:, :1] + self.position_embedding).float().log_softmax(dim=-1)
+            log_probs = torch.cat([background, log_probs[:, 1:]], dim=1)
+        return log_probs
 
     def log_joint(self, slots: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """log(attention[k, n] · p_k(token_n)) (B,K,L) for slots (B,K,slot_size), attention (B,K,L), tokens (B,L)."""
