@@ -38,7 +38,7 @@ class SlotMixtureTokenDecoder(nn.Module):
     ):
         super().__init__()
         if use_positions and background_slot:
-            raise ValueError("`background_slot` needs `use_positions=False` (it gives positions to the first slot only)")
+            raise ValueError("`background_slot` needs `use_positions=False` (positions for the first slot only)")
         self.num_tokens, self.use_positions, self.background_slot = num_tokens, use_positions, background_slot
         self.slot_projection = nn.Linear(slot_size, hidden_size)
         self.position_embedding = None
