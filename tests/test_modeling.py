@@ -294,12 +294,12 @@ def test_small_preset_is_a_64px_cpu_recipe_shared_by_both_models():
     assert slate.slot_init == "gaussian" and mogent.slot_init == "learned_queries"
 
 
-@pytest.mark.parametrize("positions", ["every slot", "none", "first slot (background)"])
+@pytest.mark.parametrize("positions", ["every slot", "none", "slot 1 (background)"])
 def test_mixture_loss_is_the_attention_weighted_likelihood_of_each_slots_own_token_prediction(positions):
     torch.manual_seed(0)
     decoder = SlotMixtureTokenDecoder(slot_size=6, hidden_size=8, num_tokens=5, vocab_size=4,
                                       use_positions=positions == "every slot",
-                                      background_slot=positions.startswith("first"))  # fmt: skip
+                                      background_slot=1 if positions.startswith("slot 1") else None)  # fmt: skip
     if positions != "none":
         torch.nn.init.normal_(decoder.position_embedding)  # the model's _init_weights does this
     slots = torch.randn(2, 3, 6)
@@ -309,10 +309,10 @@ def test_mixture_loss_is_the_attention_weighted_likelihood_of_each_slots_own_tok
     assert probs.shape == (2, 3, 5, 4)
     by_position = [not torch.equal(probs[:, k], probs[:, k, :1].expand_as(probs[:, k])) for k in range(3)]
     assert by_position == {"every slot": [True] * 3, "none": [False] * 3,
-                           "first slot (background)": [True, False, False]}[positions]  # fmt: skip
-    if positions.startswith("first"):  # the first slot: the shared MLP on its projection plus each position
-        hidden = decoder.slot_projection(slots[:, :1])[:, :, None] + decoder.position_embedding
-        torch.testing.assert_close(probs[:, :1], decoder.mlp(hidden).softmax(dim=-1).detach())
+                           "slot 1 (background)": [False, True, False]}[positions]  # fmt: skip
+    if positions.startswith("slot 1"):  # the shared MLP on slot 1's projection plus each position
+        hidden = decoder.slot_projection(slots[:, 1:2])[:, :, None] + decoder.position_embedding
+        torch.testing.assert_close(probs[:, 1:2], decoder.mlp(hidden).softmax(dim=-1).detach())
     expected = 0.0
     for b in range(2):
         for n in range(5):
@@ -357,8 +357,10 @@ def test_mixture_loss_weight_adds_the_mixture_decoder_to_the_loss_and_the_weight
         assert torch.equal(reloaded.mixture_decoder.state_dict()[name], parameter), name
     with pytest.raises(ValueError, match="mixture_loss_weight"):
         config_cls.from_preset("tiny", mixture_loss_weight=-0.1)
-    for bad in ({"mixture_decoder_positions": True}, {"slot_init": "gaussian", "mixture_decoder_positions": False}):
-        with pytest.raises(ValueError, match="`mixture_background_slot` needs"):
-            config_cls.from_preset("tiny", mixture_loss_weight=1.0, mixture_background_slot=True, **bad)
+    for bad, message in (({"mixture_decoder_positions": True}, "needs"), ({"slot_init": "gaussian"}, "needs"),
+                         ({"mixture_background_slot": 3}, "must be a slot index in \\[0, 3\\), got 3")):  # fmt: skip
+        settings = {"mixture_decoder_positions": False, "slot_init": "learned_queries", "mixture_background_slot": 0}
+        with pytest.raises(ValueError, match=f"`mixture_background_slot` {message}"):
+            config_cls.from_preset("tiny", num_slots=3, mixture_loss_weight=1.0, **{**settings, **bad})
     with pytest.raises(ValueError, match="needs `use_positions=False`"):
-        SlotMixtureTokenDecoder(6, 8, 5, 4, use_positions=True, background_slot=True)
+        SlotMixtureTokenDecoder(6, 8, 5, 4, use_positions=True, background_slot=0)

@@ -326,14 +326,14 @@ def test_fine_tuning_with_a_background_slot_adds_only_its_position_embedding_fre
 
     AcceleratorState._reset_state(True)
     train.main([*data, "--pretrained_model_name_or_path", str(tmp_path / "base"), *mixture,
-                "--mixture_background_slot", "--learning_rate", "0", "--dvae_learning_rate", "0",
+                "--mixture_background_slot", "1", "--learning_rate", "0", "--dvae_learning_rate", "0",
                 "--max_train_steps", "2", "--output_dir", str(tmp_path / "tuned")])  # fmt: skip
     tuned = load_file(tmp_path / "tuned" / "model" / "model.safetensors")
     assert set(tuned) - set(base) == {"mixture_decoder.position_embedding"} and set(base) <= set(tuned)
     assert tuned["mixture_decoder.position_embedding"].std() > 0.5  # drawn by _init_weights, not left at zero
     for key in base:
         torch.testing.assert_close(tuned[key], base[key], rtol=0, atol=0, msg=key)
-    assert json.loads((tmp_path / "tuned" / "model" / "config.json").read_text())["mixture_background_slot"] is True
+    assert json.loads((tmp_path / "tuned" / "model" / "config.json").read_text())["mixture_background_slot"] == 1
 
 
 def test_the_saved_config_holds_the_code_entropy_weight_of_the_last_step(tmp_path):

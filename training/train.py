@@ -86,7 +86,7 @@ CONFIG_FLAGS = {
     "codebook_entropy_weight": float,
     "mixture_loss_weight": float,
     "mixture_decoder_positions": bool,
-    "mixture_background_slot": bool,
+    "mixture_background_slot": int,
     "slot_init": ("gaussian", "learned_queries"),
     "slot_input": ("tokens", "cnn"),
     "query_noise": ("additive", "relative"),

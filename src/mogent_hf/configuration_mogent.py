@@ -151,9 +151,9 @@ class SlotTransformerConfig(PretrainedConfig):
             predicts it best; > 0 adds that small decoder (training only); 0 = the paper.
         mixture_decoder_positions (`bool`): whether that decoder's per-slot predictions depend on the token's
             position (a spatial broadcast decoder) or not (one distribution over the codes per slot).
-        mixture_background_slot (`bool`): with `mixture_decoder_positions=False`, the first slot alone predicts by
-            position, so that one slot explains a background whose codes vary over the image (a background slot
-            by design); needs `slot_init="learned_queries"`.
+        mixture_background_slot (`int`, *optional*): with `mixture_decoder_positions=False`, the index of a slot
+            that alone predicts by position, so that one slot explains a background whose codes vary over the image
+            (a background slot by design); needs `slot_init="learned_queries"`. None (default): no such slot.
         d_model (`int`): transformer width. num_decoder_layers (`int`), num_heads (`int`), mlp_hidden_size (`int`).
         dropout (`float`): dropout in the decoder and on the embeddings.
         position_encoding (`str`): decoder positions, "learned" absolute or 2-D "rope" (Table 5).
@@ -177,7 +177,7 @@ class SlotTransformerConfig(PretrainedConfig):
     codebook_entropy_weight: float = 0.0
     mixture_loss_weight: float = 0.0
     mixture_decoder_positions: bool = True
-    mixture_background_slot: bool = False
+    mixture_background_slot: int | None = None
     d_model: int = 192
     num_decoder_layers: int = 4
     num_heads: int = 8
@@ -231,11 +231,17 @@ class SlotTransformerConfig(PretrainedConfig):
             raise ValueError(f"`codebook_entropy_weight` must be >= 0, got {self.codebook_entropy_weight}")
         if self.mixture_loss_weight < 0:
             raise ValueError(f"`mixture_loss_weight` must be >= 0, got {self.mixture_loss_weight}")
-        if self.mixture_background_slot and (self.mixture_decoder_positions or self.slot_init != "learned_queries"):
-            raise ValueError(
-                "`mixture_background_slot` needs `mixture_decoder_positions=False` and `slot_init='learned_queries'`, "
-                f"got {self.mixture_decoder_positions} and {self.slot_init!r}"
-            )
+        if self.mixture_background_slot is not None:
+            if self.mixture_decoder_positions or self.slot_init != "learned_queries":
+                raise ValueError(
+                    "`mixture_background_slot` needs `mixture_decoder_positions=False` and "
+                    f"`slot_init='learned_queries'`, got {self.mixture_decoder_positions} and {self.slot_init!r}"
+                )
+            if not 0 <= self.mixture_background_slot < self.num_slots:
+                raise ValueError(
+                    f"`mixture_background_slot` must be a slot index in [0, {self.num_slots}), got "
+                    f"{self.mixture_background_slot}"
+                )
         if self.slot_attention_epsilon < 0:
             raise ValueError(f"`slot_attention_epsilon` must be >= 0, got {self.slot_attention_epsilon}")
         if not self.tau_start >= self.tau_end > 0:

@@ -12,10 +12,10 @@ and its loss, −mean_n log p(token_n), reaches the Slot Attention weights direc
 the token grid (a spatial broadcast decoder on tokens), trained beside the main decoder and unused at inference.
 Without positions (`use_positions=False`) each slot predicts one distribution over the codes for all its tokens:
 a slot that takes a token of another kind (floor beside an object) pays for it, wherever the token lies.
-With `background_slot=True` (and no positions for the others) the first slot alone predicts by position: a
-background whose codes vary over the image (a floor with a brightness gradient) is explained by that one slot
-better than by any other, so the background's tokens gather there instead of being split between slots
-(needs learned slot queries, so that the first slot is the same slot in every image).
+With `background_slot=k` (and no positions for the others) slot k alone predicts by position: a background whose
+codes vary over the image (a floor with a brightness gradient) is explained by that one slot better than by any
+other, so the background's tokens gather there instead of being split between slots (needs learned slot queries,
+so that slot k is the same slot in every image).
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ class SlotMixtureTokenDecoder(nn.Module):
         num_tokens: int,
         vocab_size: int,
         use_positions: bool = True,
-        background_slot: bool = False,
+        background_slot: int | None = None,
     ):
         super().__init__()
-        if use_positions and background_slot:
-            raise ValueError("`background_slot` needs `use_positions=False` (positions for the first slot only)")
+        if use_positions and background_slot is not None:
+            raise ValueError("`background_slot` needs `use_positions=False` (positions for that slot only)")
         self.num_tokens, self.use_positions, self.background_slot = num_tokens, use_positions, background_slot
         self.slot_projection = nn.Linear(slot_size, hidden_size)
         self.position_embedding = None
-        if use_positions or background_slot:
+        if use_positions or background_slot is not None:
             self.position_embedding = nn.Parameter(torch.zeros(1, 1, num_tokens, hidden_size))
         self.mlp = nn.Sequential(
             nn.ReLU(),
@@ -57,9 +57,12 @@ class SlotMixtureTokenDecoder(nn.Module):
         if self.use_positions:
             hidden = hidden + self.position_embedding  # (B,K,L,h)
         log_probs = self.mlp(hidden).float().log_softmax(dim=-1).expand(-1, -1, self.num_tokens, -1)
-        if self.background_slot:  # the first slot by position (B,1,L,V), the others as before
-            background = self.mlp(hidden[:, :1] + self.position_embedding).float().log_softmax(dim=-1)
-            log_probs = torch.cat([background, log_probs[:, 1:]], dim=1)
+        k = self.background_slot
+        if k is not None:  # slot k by position (B,1,L,V), the others as before
+            if not 0 <= k < slots.shape[1]:
+                raise ValueError(f"`background_slot` must be in [0, {slots.shape[1]}), got {k}")
+            background = self.mlp(hidden[:, k : k + 1] + self.position_embedding).float().log_softmax(dim=-1)
+            log_probs = torch.cat([log_probs[:, :k], background, log_probs[:, k + 1 :]], dim=1)
         return log_probs
 
     def log_joint(self, slots: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
