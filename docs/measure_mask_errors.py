@@ -3,7 +3,7 @@
 1. best IoU of each ground-truth object by its area, against the token-grid oracle of
    `measure_token_grid_ceiling.py` (the best masks there are at the model's token grid, background weight 0.6);
 2. FG-ARI and mBO by the number of visible objects, and how many slots hold background only (> 80% of their
-   pixels), i.e. how many are left for the objects;
+   pixels), i.e. how many are left for the objects; which slots the background pixels go to (share per slot);
 3. masks from another source: the decoder's cross-attention over the slots (heads averaged; per block and the
    blocks' mean), the decoder fed the image's tokens with a fraction masked, against Slot Attention's masks; for a
    model trained with the mixture loss, also that mixture's posterior (which slot explains each token).
@@ -116,7 +116,9 @@ def main() -> None:
         chosen = visible == count
         print(f"| {count} | {chosen.sum()} | {fg_ari[chosen].mean():.3f} | {np.nanmean(mbo[chosen]):.3f} | "
               f"{background_only[chosen].mean():.2f} |")  # fmt: skip
-    print()
+    shares = np.bincount(predictions[masks == 0], minlength=model.config.num_slots) / (masks == 0).sum()
+    print("\n| slot | " + " | ".join(map(str, range(len(shares)))) + " |\n|---|" + "---|" * len(shares))
+    print("| share of background pixels | " + " | ".join(f"{share:.2f}" for share in shares) + " |\n")
 
     print("| mask source | decoder input masked | FG-ARI | mIoU | FG-mIoU | mBO |\n|---|---|---|---|---|---|")
     for ratio, sources in by_source.items():
