@@ -24,8 +24,9 @@ FIGURES = {
     "learning_curves_seeds.png": ("C-mogent", "C-slate", "C1-", "C2-", "C3-"),  # run C with seeds 0 to 3
     "learning_curves_full_scenes.png": ("F-", "H-", "I-", "J-"),  # textured scenes; the simple-to-full curriculum
     "learning_curves_curriculum.png": ("H-", "I-", "K-", "L-", "M-", "N-"),  # curriculum: longer, seed 1, 10 slots
-    "learning_curves_mixture.png": ("L-", "P-"),  # run L continued with the slot-mask mixture loss
+    "learning_curves_mixture.png": ("L-", "P-", "S-"),  # run L continued: the mixture loss, a learning-rate cool-down
     "learning_curves_mixture_simple.png": ("C-mogent", "C1-mogent", "C2-mogent", "C3-mogent", "Q-"),  # from scratch
+    "learning_curves_mixture_curriculum.png": ("H-", "I-", "M-", "R-", "R1-", "RB-"),  # the curriculum with it
 }
 # A run that starts from a trained model is drawn from the step that model had reached (its stages' steps in all).
 STARTS = {
@@ -36,6 +37,10 @@ STARTS = {
     "M-seed1-stage2": 6000,
     "N-slots10-stage2": 6000,
     "P-": 20500,
+    "S-": 20500,
+    "R-stage2": 6000,
+    "R1-stage2": 6000,
+    "RB-": 6000,
 }
 
 
