@@ -324,6 +324,42 @@ def test_mixture_loss_is_the_attention_weighted_likelihood_of_each_slots_own_tok
     torch.testing.assert_close(posterior, joint / joint.sum(dim=1, keepdim=True))
 
 
+def test_spatial_likelihood_is_a_normalised_gaussian_with_the_slots_attention_weighted_mean_and_variance():
+    decoder = SlotMixtureTokenDecoder(6, 8, num_tokens=6, vocab_size=4, use_positions=False, spatial=True, grid_width=3)
+    attention = torch.rand(1, 2, 6).softmax(dim=1)
+    log_probs = decoder.position_log_probs(attention)  # (1,2,6)
+    positions = [(2 * (n // 3) - 1.0, n % 3 - 1.0) for n in range(6)]  # 2 rows × 3 columns in [-1, 1]
+    for k in range(2):
+        weights = attention[0, k] / attention[0, k].sum()
+        mean = [sum(weights[n] * positions[n][axis] for n in range(6)) for axis in (0, 1)]
+        variance = [
+            sum(weights[n] * (positions[n][axis] - mean[axis]) ** 2 for n in range(6)) + 1 / 9 for axis in (0, 1)
+        ]
+        density = torch.stack([torch.exp(-sum((positions[n][a] - mean[a]) ** 2 / (2 * variance[a]) for a in (0, 1)))
+                               for n in range(6)])  # fmt: skip
+        torch.testing.assert_close(log_probs[0, k], (density / density.sum()).log())
+
+
+def test_spatial_likelihood_makes_two_distant_objects_of_one_colour_cheaper_in_two_slots_than_in_one():
+    torch.manual_seed(0)
+    slots = torch.randn(1, 3, 6)
+    slots[:, 2] = slots[:, 1]  # slots 1 and 2 predict the same codes: only the assignment differs
+    tokens = torch.zeros(1, 16, dtype=torch.long)
+
+    def attention(owner_of_last_corner: int) -> torch.Tensor:
+        owners = torch.zeros(16, dtype=torch.long)  # slot 0 takes everything but the two corners
+        owners[0], owners[15] = 1, owner_of_last_corner
+        return torch.full((1, 3, 16), 0.01).scatter(1, owners[None, None], 0.98)
+
+    for spatial in (False, True):
+        decoder = SlotMixtureTokenDecoder(6, 8, 16, 4, use_positions=False, spatial=spatial)
+        merged, split = decoder(slots, attention(1), tokens), decoder(slots, attention(2), tokens)
+        if spatial:
+            assert split < merged - 0.1
+        else:
+            torch.testing.assert_close(split, merged)
+
+
 def test_mixture_loss_moves_each_token_to_the_slot_that_predicts_it_best():
     torch.manual_seed(0)
     decoder = SlotMixtureTokenDecoder(slot_size=6, hidden_size=8, num_tokens=5, vocab_size=4)
@@ -362,5 +398,7 @@ def test_mixture_loss_weight_adds_the_mixture_decoder_to_the_loss_and_the_weight
         settings = {"mixture_decoder_positions": False, "slot_init": "learned_queries", "mixture_background_slot": 0}
         with pytest.raises(ValueError, match=f"`mixture_background_slot` {message}"):
             config_cls.from_preset("tiny", num_slots=3, mixture_loss_weight=1.0, **{**settings, **bad})
+    spatial = config_cls.from_preset("tiny", mixture_loss_weight=1.0, mixture_spatial_likelihood=True)
+    assert model_cls(spatial).mixture_decoder.spatial
     with pytest.raises(ValueError, match="needs `use_positions=False`"):
         SlotMixtureTokenDecoder(6, 8, 5, 4, use_positions=True, background_slot=0)

@@ -87,6 +87,7 @@ CONFIG_FLAGS = {
     "mixture_loss_weight": float,
     "mixture_decoder_positions": bool,
     "mixture_background_slot": int,
+    "mixture_spatial_likelihood": bool,
     "slot_init": ("gaussian", "learned_queries"),
     "slot_input": ("tokens", "cnn"),
     "query_noise": ("additive", "relative"),
@@ -115,6 +116,7 @@ FINE_TUNING_FLAGS = (
     "mixture_loss_weight",
     "mixture_decoder_positions",
     "mixture_background_slot",
+    "mixture_spatial_likelihood",
     "num_slot_iterations",
     "slot_attention_epsilon",
 )

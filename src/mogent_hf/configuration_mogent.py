@@ -154,6 +154,9 @@ class SlotTransformerConfig(PretrainedConfig):
         mixture_background_slot (`int`, *optional*): with `mixture_decoder_positions=False`, the index of a slot
             that alone predicts by position, so that one slot explains a background whose codes vary over the image
             (a background slot by design); needs `slot_init="learned_queries"`. None (default): no such slot.
+        mixture_spatial_likelihood (`bool`): each slot of that decoder also predicts where its tokens lie (a
+            Gaussian over the token grid with the attention-weighted mean and variance of its tokens), so that a slot
+            holding two distant objects of one colour explains them worse than two slots would.
         d_model (`int`): transformer width. num_decoder_layers (`int`), num_heads (`int`), mlp_hidden_size (`int`).
         dropout (`float`): dropout in the decoder and on the embeddings.
         position_encoding (`str`): decoder positions, "learned" absolute or 2-D "rope" (Table 5).
@@ -178,6 +181,7 @@ class SlotTransformerConfig(PretrainedConfig):
     mixture_loss_weight: float = 0.0
     mixture_decoder_positions: bool = True
     mixture_background_slot: int | None = None
+    mixture_spatial_likelihood: bool = False
     d_model: int = 192
     num_decoder_layers: int = 4
     num_heads: int = 8

@@ -149,6 +149,8 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
                 config.vocab_size,
                 use_positions=config.mixture_decoder_positions,
                 background_slot=config.mixture_background_slot,
+                spatial=config.mixture_spatial_likelihood,
+                grid_width=config.tokens_per_side,
             )
 
     def build_head(self, config: SlotTransformerConfig) -> nn.Module:

@@ -16,6 +16,11 @@ With `background_slot=k` (and no positions for the others) slot k alone predicts
 codes vary over the image (a floor with a brightness gradient) is explained by that one slot better than by any
 other, so the background's tokens gather there instead of being split between slots (needs learned slot queries,
 so that slot k is the same slot in every image).
+Position-free slots explain objects of one colour equally well whether they hold one or several of them (a slot of
+run R's first stage held both objects of 53% of same-coloured pairs; docs/results.md). With `spatial=True` each slot
+also explains where its tokens lie, by a Gaussian over the token grid with the attention-weighted mean and variance
+(per axis) of the slot's tokens, normalised over the grid: p_k(token_n) becomes p_k(code_n) · p_k(position_n), and
+a slot that holds two distant objects explains each of them worse than two slots would.
 """
 
 from __future__ import annotations
@@ -35,11 +40,22 @@ class SlotMixtureTokenDecoder(nn.Module):
         vocab_size: int,
         use_positions: bool = True,
         background_slot: int | None = None,
+        spatial: bool = False,
+        grid_width: int | None = None,
     ):
         super().__init__()
         if use_positions and background_slot is not None:
             raise ValueError("`background_slot` needs `use_positions=False` (positions for that slot only)")
         self.num_tokens, self.use_positions, self.background_slot = num_tokens, use_positions, background_slot
+        self.spatial = spatial
+        if spatial:
+            width = grid_width or round(num_tokens**0.5)
+            if num_tokens % width:
+                raise ValueError(f"`grid_width` must divide `num_tokens` ({num_tokens}), got {width}")
+            rows, cols = torch.arange(num_tokens) // width, torch.arange(num_tokens) % width
+            grid = torch.stack([rows / max(num_tokens // width - 1, 1), cols / max(width - 1, 1)], dim=-1)
+            self.register_buffer("grid", grid * 2 - 1, persistent=False)  # (L,2) in [-1, 1]
+            self.min_variance = (1.0 / width) ** 2
         self.slot_projection = nn.Linear(slot_size, hidden_size)
         self.position_embedding = None
         if use_positions or background_slot is not None:
@@ -65,11 +81,23 @@ class SlotMixtureTokenDecoder(nn.Module):
             log_probs = torch.cat([log_probs[:, :k], background, log_probs[:, k + 1 :]], dim=1)
         return log_probs
 
+    def position_log_probs(self, attention: torch.Tensor) -> torch.Tensor:
+        """attention (B,K,L) → log p_k(position_n) (B,K,L): per slot, a Gaussian with the attention-weighted mean
+        and per-axis variance of the grid positions (at least one token's), normalised over the L positions."""
+        weights = attention.float() / attention.float().sum(dim=-1, keepdim=True).clamp_min(1e-12)  # (B,K,L)
+        mean = weights @ self.grid  # (B,K,2)
+        offsets = self.grid - mean[:, :, None]  # (B,K,L,2)
+        variance = (weights[..., None] * offsets.square()).sum(dim=2) + self.min_variance  # (B,K,2)
+        return (-0.5 * offsets.square() / variance[:, :, None]).sum(dim=-1).log_softmax(dim=-1)
+
     def log_joint(self, slots: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """log(attention[k, n] · p_k(token_n)) (B,K,L) for slots (B,K,slot_size), attention (B,K,L), tokens (B,L)."""
+        """log(attention[k, n] · p_k(token_n)) (B,K,L) for slots (B,K,slot_size), attention (B,K,L), tokens (B,L);
+        with `spatial`, p_k(token_n) = p_k(code_n) · p_k(position_n)."""
         log_probs = self.slot_log_probs(slots)  # (B,K,L,V)
         index = tokens[:, None, :, None].expand(-1, log_probs.shape[1], -1, 1)  # (B,K,L,1)
         token_log_probs = log_probs.gather(-1, index).squeeze(-1)  # (B,K,L)
+        if self.spatial:
+            token_log_probs = token_log_probs + self.position_log_probs(attention)
         return attention.float().clamp_min(1e-12).log() + token_log_probs
 
     def forward(self, slots: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
