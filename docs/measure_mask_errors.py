@@ -3,7 +3,8 @@
 1. best IoU of each ground-truth object by its area, against the token-grid oracle of
    `measure_token_grid_ceiling.py` (the best masks there are at the model's token grid, background weight 0.6);
 2. FG-ARI and mBO by the number of visible objects, and how many slots hold background only (> 80% of their
-   pixels), i.e. how many are left for the objects; which slots the background pixels go to (share per slot);
+   pixels), i.e. how many are left for the objects; which slots the background pixels go to (share per slot); how
+   often two objects share a slot (the slot that holds most of each), for pairs of one colour and of two colours;
 3. masks from another source: the decoder's cross-attention over the slots (heads averaged; per block and the
    blocks' mean), the decoder fed the image's tokens with a fraction masked, against Slot Attention's masks; for a
    model trained with the mixture loss, also that mixture's posterior (which slot explains each token).
@@ -38,6 +39,23 @@ def best_iou_by_object(predictions: np.ndarray, references: np.ndarray) -> np.nd
         best = _iou_matrix(prediction.ravel(), reference.ravel(), ids).max(1)  # as mBO takes it
         rows.extend(zip((reference[None] == ids[:, None, None]).sum((1, 2)), best))
     return np.array(rows)
+
+
+def shared_slot_rates(images: np.ndarray, predictions: np.ndarray, references: np.ndarray) -> dict[str, tuple]:
+    """Object pairs whose main slots (the label holding most of each object) are the same, by whether the two
+    objects have one colour (mean RGB values within 20 of each other, of 255, on every channel) → {"one colour" /
+    "two colours": (pairs in one slot, pairs)}."""
+    counts = {"one colour": [0, 0], "two colours": [0, 0]}
+    for image, prediction, reference in zip(images, predictions, references):
+        ids = np.unique(reference)[1:]
+        main = [np.bincount(prediction[reference == i]).argmax() for i in ids]
+        colours = [image[reference == i].mean(0) for i in ids]
+        for a in range(len(ids)):
+            for b in range(a + 1, len(ids)):
+                kind = "one colour" if np.abs(colours[a] - colours[b]).max() < 20 else "two colours"
+                counts[kind][0] += int(main[a] == main[b])
+                counts[kind][1] += 1
+    return {kind: tuple(count) for kind, count in counts.items()}
 
 
 @contextmanager
@@ -91,6 +109,7 @@ def main() -> None:
     args = parser.parse_args()
     model = MOGENTModel.from_pretrained(Path(args.pipeline) / "model").eval()
     images, masks = held_out_scenes(args, model.config.image_size).arrays()  # (N,H,W,3), (N,H,W)
+    pixels = images
     images = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
 
     by_source = {ratio: segment_by_source(model, images, ratio, args.seed) for ratio in args.mask_ratios}
@@ -119,6 +138,10 @@ def main() -> None:
     shares = np.bincount(predictions[masks == 0], minlength=model.config.num_slots) / (masks == 0).sum()
     print("\n| slot | " + " | ".join(map(str, range(len(shares)))) + " |\n|---|" + "---|" * len(shares))
     print("| share of background pixels | " + " | ".join(f"{share:.2f}" for share in shares) + " |\n")
+    print("| object pairs | pairs | in one slot |\n|---|---|---|")
+    for kind, (shared, pairs) in shared_slot_rates(pixels, predictions, masks).items():
+        print(f"| {kind} | {pairs} | {shared / max(pairs, 1):.2f} |")
+    print()
 
     print("| mask source | decoder input masked | FG-ARI | mIoU | FG-mIoU | mBO |\n|---|---|---|---|---|---|")
     for ratio, sources in by_source.items():
