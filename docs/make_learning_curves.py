@@ -26,7 +26,8 @@ FIGURES = {
     "learning_curves_curriculum.png": ("H-", "I-", "K-", "L-", "M-", "N-"),  # curriculum: longer, seed 1, 10 slots
     "learning_curves_mixture.png": ("L-", "P-", "S-"),  # run L continued: the mixture loss, a learning-rate cool-down
     "learning_curves_mixture_simple.png": ("C-mogent", "C1-mogent", "C2-mogent", "C3-mogent", "Q-"),  # from scratch
-    "learning_curves_mixture_curriculum.png": ("H-", "I-", "M-", "R-", "R1-", "RB-"),  # the curriculum with it
+    "learning_curves_mixture_stage1.png": ("H-", "M-seed1-stage1", "R-stage1", "R1-", "T-"),  # simple scenes, 3-6
+    "learning_curves_mixture_curriculum.png": ("H-", "I-", "R-", "RB-", "RN-"),  # the curriculum with it, seed 0
 }
 # A run that starts from a trained model is drawn from the step that model had reached (its stages' steps in all).
 STARTS = {
@@ -39,7 +40,7 @@ STARTS = {
     "P-": 20500,
     "S-": 20500,
     "R-stage2": 6000,
-    "R1-stage2": 6000,
+    "RN-": 6000,
     "RB-": 6000,
 }
 
