@@ -17,7 +17,7 @@ codes vary over the image (a floor with a brightness gradient) is explained by t
 other, so the background's tokens gather there instead of being split between slots (needs learned slot queries,
 so that slot k is the same slot in every image).
 Position-free slots explain objects of one colour equally well whether they hold one or several of them (a slot of
-run R's first stage held both objects of 53% of same-coloured pairs; docs/results.md). With `spatial=True` each slot
+run R's first stage held both objects of 47% of same-coloured pairs; docs/results.md). With `spatial=True` each slot
 also explains where its tokens lie, by a Gaussian over the token grid with the attention-weighted mean and variance
 (per axis) of the slot's tokens, normalised over the grid: p_k(token_n) becomes p_k(code_n) · p_k(position_n), and
 a slot that holds two distant objects explains each of them worse than two slots would.
