@@ -338,6 +338,11 @@ def test_spatial_likelihood_is_a_normalised_gaussian_with_the_slots_attention_we
         density = torch.stack([torch.exp(-sum((positions[n][a] - mean[a]) ** 2 / (2 * variance[a]) for a in (0, 1)))
                                for n in range(6)])  # fmt: skip
         torch.testing.assert_close(log_probs[0, k], (density / density.sum()).log())
+    with_background = SlotMixtureTokenDecoder(6, 8, 6, 4, use_positions=False, background_slot=1, spatial=True,
+                                              grid_width=3)  # fmt: skip
+    background = with_background.position_log_probs(attention)
+    torch.testing.assert_close(background[:, 0], log_probs[:, 0])
+    torch.testing.assert_close(background[:, 1], torch.full((1, 6), -math.log(6)))  # anywhere on the grid
 
 
 def test_spatial_likelihood_makes_two_distant_objects_of_one_colour_cheaper_in_two_slots_than_in_one():

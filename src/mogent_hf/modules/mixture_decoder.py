@@ -20,10 +20,13 @@ Position-free slots explain objects of one colour equally well whether they hold
 run R's first stage held both objects of 47% of same-coloured pairs; docs/results.md). With `spatial=True` each slot
 also explains where its tokens lie, by a Gaussian over the token grid with the attention-weighted mean and variance
 (per axis) of the slot's tokens, normalised over the grid: p_k(token_n) becomes p_k(code_n) · p_k(position_n), and
-a slot that holds two distant objects explains each of them worse than two slots would.
+a slot that holds two distant objects explains each of them worse than two slots would. The background slot, if
+any, is uniform over the grid (a Gaussian would reward cutting the background into compact pieces).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -83,12 +86,18 @@ class SlotMixtureTokenDecoder(nn.Module):
 
     def position_log_probs(self, attention: torch.Tensor) -> torch.Tensor:
         """attention (B,K,L) → log p_k(position_n) (B,K,L): per slot, a Gaussian with the attention-weighted mean
-        and per-axis variance of the grid positions (at least one token's), normalised over the L positions."""
+        and per-axis variance of the grid positions (at least one token's), normalised over the L positions; the
+        background slot, if any, uniform over the grid."""
         weights = attention.float() / attention.float().sum(dim=-1, keepdim=True).clamp_min(1e-12)  # (B,K,L)
         mean = weights @ self.grid  # (B,K,2)
         offsets = self.grid - mean[:, :, None]  # (B,K,L,2)
         variance = (weights[..., None] * offsets.square()).sum(dim=2) + self.min_variance  # (B,K,2)
-        return (-0.5 * offsets.square() / variance[:, :, None]).sum(dim=-1).log_softmax(dim=-1)
+        log_probs = (-0.5 * offsets.square() / variance[:, :, None]).sum(dim=-1).log_softmax(dim=-1)
+        k = self.background_slot
+        if k is not None:  # the background may lie anywhere: uniform over the grid
+            uniform = log_probs.new_full(log_probs[:, k : k + 1].shape, -math.log(self.num_tokens))
+            log_probs = torch.cat([log_probs[:, :k], uniform, log_probs[:, k + 1 :]], dim=1)
+        return log_probs
 
     def log_joint(self, slots: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """log(attention[k, n] · p_k(token_n)) (B,K,L) for slots (B,K,slot_size), attention (B,K,L), tokens (B,L);
