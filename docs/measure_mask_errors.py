@@ -4,7 +4,8 @@
    `measure_token_grid_ceiling.py` (the best masks there are at the model's token grid, background weight 0.6);
 2. FG-ARI and mBO by the number of visible objects, and how many slots hold background only (> 80% of their
    pixels), i.e. how many are left for the objects; which slots the background pixels go to (share per slot); how
-   often two objects share a slot (the slot that holds most of each), for pairs of one colour and of two colours;
+   often two objects share a slot (the slot that holds most of each), for pairs of one colour and of two colours,
+   and how much of each object its main slot holds (objects split between slots);
 3. masks from another source: the decoder's cross-attention over the slots (heads averaged; per block and the
    blocks' mean), the decoder fed the image's tokens with a fraction masked, against Slot Attention's masks; for a
    model trained with the mixture loss, also that mixture's posterior (which slot explains each token).
@@ -56,6 +57,17 @@ def shared_slot_rates(images: np.ndarray, predictions: np.ndarray, references: n
                 counts[kind][0] += int(main[a] == main[b])
                 counts[kind][1] += 1
     return {kind: tuple(count) for kind, count in counts.items()}
+
+
+def main_slot_fractions(predictions: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """(objects,): the fraction of each ground-truth object's pixels that its main slot (the label holding most of
+    them) holds; 1 = not split."""
+    fractions = []
+    for prediction, reference in zip(predictions, references):
+        for i in np.unique(reference)[1:]:
+            counts = np.bincount(prediction[reference == i])
+            fractions.append(counts.max() / counts.sum())
+    return np.array(fractions)
 
 
 @contextmanager
@@ -141,7 +153,10 @@ def main() -> None:
     print("| object pairs | pairs | in one slot |\n|---|---|---|")
     for kind, (shared, pairs) in shared_slot_rates(pixels, predictions, masks).items():
         print(f"| {kind} | {pairs} | {shared / max(pairs, 1):.2f} |")
-    print()
+    fractions = main_slot_fractions(predictions, masks)
+    split = np.mean(fractions < 0.8)
+    print(f"\nObject pixels in the object's main slot: {fractions.mean():.3f} on average; {split:.0%} of the objects "
+          "have less than 80% in one slot.\n")  # fmt: skip
 
     print("| mask source | decoder input masked | FG-ARI | mIoU | FG-mIoU | mBO |\n|---|---|---|---|---|---|")
     for ratio, sources in by_source.items():
