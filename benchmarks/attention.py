@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from generation import RESULTS, decode_call, device_name, make_pipeline, matmul_peak, synchronize
+from generation import RESULTS, decode_call, device_name, make_pipeline, matmul_peak, measure, synchronize
 from torch.profiler import profile
 
 KINDS = {
@@ -54,15 +53,8 @@ def decode_profile(dtype: torch.dtype, device: torch.device, preset: str, resolu
 def sdpa_seconds(heads: int, length: int, head_size: int, dtype, device, repeats: int) -> float:
     """Median seconds of one bidirectional SDPA call (1, heads, length, head_size)."""
     query, key, value = (torch.randn(1, heads, length, head_size, dtype=dtype, device=device) for _ in range(3))
-    F.scaled_dot_product_attention(query, key, value)
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        F.scaled_dot_product_attention(query, key, value)
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(measure(lambda: F.scaled_dot_product_attention(query, key, value), device, repeats,
+                                     max_seconds=float("inf")))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -78,7 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device)
     length = (args.resolution // 4) ** 2
     result = {"machine": device_name(device), "torch": torch.__version__, "preset": args.preset,
-              "resolution": args.resolution, "tokens": length, "profile": {}, "sdpa": []}  # fmt: skip
+              "resolution": args.resolution, "tokens": length, "heads": args.heads,
+              "profile": {}, "sdpa": []}  # fmt: skip
     for dtype in (torch.float32, torch.bfloat16):
         name = str(dtype).removeprefix("torch.")
         times = decode_profile(dtype, device, args.preset, args.resolution)
@@ -107,7 +100,7 @@ def print_tables(result: dict) -> None:
     for dtype, row in result["profile"].items():
         shares = " | ".join(f"{share:.0%}" for share in row["share"].values())
         print(f"| {dtype} | {sum(row['seconds'].values()):.2f} | {shares} |")
-    print(f"\nSDPA alone, {result['tokens']} queries × {result['tokens']} keys, 8 heads")
+    print(f"\nSDPA alone, {result['tokens']} queries × {result['tokens']} keys, {result['heads']} heads")
     print("| dtype | head size | ms | GFLOP/s | of matmul peak | ns per query-key pair |")
     print("|---|---|---|---|---|---|")
     for row in result["sdpa"]:
