@@ -42,32 +42,33 @@ def best_iou_by_object(predictions: np.ndarray, references: np.ndarray) -> np.nd
     return np.array(rows)
 
 
+def objects_and_main_slots(prediction: np.ndarray, reference: np.ndarray):
+    """Per ground-truth object of one image: (its pixel mask, its main slot — the label holding most of its pixels —
+    and the fraction of its pixels that slot holds)."""
+    for i in np.unique(reference)[1:]:
+        pixels = reference == i
+        counts = np.bincount(prediction[pixels])
+        yield pixels, counts.argmax(), counts.max() / counts.sum()
+
+
 def shared_slot_rates(images: np.ndarray, predictions: np.ndarray, references: np.ndarray) -> dict[str, tuple]:
-    """Object pairs whose main slots (the label holding most of each object) are the same, by whether the two
-    objects have one colour (mean RGB values within 20 of each other, of 255, on every channel) → {"one colour" /
-    "two colours": (pairs in one slot, pairs)}."""
+    """Object pairs whose main slots are the same, by whether the two objects have one colour (mean RGB values within
+    20 of each other, of 255, on every channel) → {"one colour" / "two colours": (pairs in one slot, pairs)}."""
     counts = {"one colour": [0, 0], "two colours": [0, 0]}
     for image, prediction, reference in zip(images, predictions, references):
-        ids = np.unique(reference)[1:]
-        main = [np.bincount(prediction[reference == i]).argmax() for i in ids]
-        colours = [image[reference == i].mean(0) for i in ids]
-        for a in range(len(ids)):
-            for b in range(a + 1, len(ids)):
-                kind = "one colour" if np.abs(colours[a] - colours[b]).max() < 20 else "two colours"
-                counts[kind][0] += int(main[a] == main[b])
+        objects = [(slot, image[pixels].mean(0)) for pixels, slot, _ in objects_and_main_slots(prediction, reference)]
+        for a, (slot_a, colour_a) in enumerate(objects):
+            for slot_b, colour_b in objects[a + 1 :]:
+                kind = "one colour" if np.abs(colour_a - colour_b).max() < 20 else "two colours"
+                counts[kind][0] += int(slot_a == slot_b)
                 counts[kind][1] += 1
     return {kind: tuple(count) for kind, count in counts.items()}
 
 
 def main_slot_fractions(predictions: np.ndarray, references: np.ndarray) -> np.ndarray:
-    """(objects,): the fraction of each ground-truth object's pixels that its main slot (the label holding most of
-    them) holds; 1 = not split."""
-    fractions = []
-    for prediction, reference in zip(predictions, references):
-        for i in np.unique(reference)[1:]:
-            counts = np.bincount(prediction[reference == i])
-            fractions.append(counts.max() / counts.sum())
-    return np.array(fractions)
+    """(objects,): the fraction of each ground-truth object's pixels that its main slot holds; 1 = not split."""
+    return np.array([fraction for prediction, reference in zip(predictions, references)
+                     for _, _, fraction in objects_and_main_slots(prediction, reference)])  # fmt: skip
 
 
 @contextmanager
