@@ -32,6 +32,11 @@ import torch
 from torch import nn
 
 
+def replace_slot(per_slot: torch.Tensor, k: int, row: torch.Tensor) -> torch.Tensor:
+    """per_slot (B,K,...) with slot k replaced by row (B,1,...), out of place (autograd-safe on expanded views)."""
+    return torch.cat([per_slot[:, :k], row, per_slot[:, k + 1 :]], dim=1)
+
+
 class SlotMixtureTokenDecoder(nn.Module):
     """Slots (B,K,slot_size) + their attention (B,K,L) + tokens (B,L) → −mean log-likelihood of the tokens ()."""
 
@@ -81,7 +86,7 @@ class SlotMixtureTokenDecoder(nn.Module):
             if not 0 <= k < slots.shape[1]:
                 raise ValueError(f"`background_slot` must be in [0, {slots.shape[1]}), got {k}")
             background = self.mlp(hidden[:, k : k + 1] + self.position_embedding).float().log_softmax(dim=-1)
-            log_probs = torch.cat([log_probs[:, :k], background, log_probs[:, k + 1 :]], dim=1)
+            log_probs = replace_slot(log_probs, k, background)
         return log_probs
 
     def position_log_probs(self, attention: torch.Tensor) -> torch.Tensor:
@@ -96,7 +101,7 @@ class SlotMixtureTokenDecoder(nn.Module):
         k = self.background_slot
         if k is not None:  # the background may lie anywhere: uniform over the grid
             uniform = log_probs.new_full(log_probs[:, k : k + 1].shape, -math.log(self.num_tokens))
-            log_probs = torch.cat([log_probs[:, :k], uniform, log_probs[:, k + 1 :]], dim=1)
+            log_probs = replace_slot(log_probs, k, uniform)
         return log_probs
 
     def log_joint(self, slots: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
