@@ -359,6 +359,20 @@ def test_the_cooldown_decays_both_learning_rates_over_the_last_steps(tmp_path):
     assert logged == pytest.approx(expected)
 
 
+def test_the_mixture_weight_anneals_after_the_dvae_phase_and_the_saved_config_keeps_it(tmp_path):
+    run(tmp_path, "--mixture_loss_weight", "1.0", "--no-mixture_decoder_positions", "--dvae_pretrain_steps", "1",
+        "--mixture_loss_annealing_steps", "2", "--max_train_steps", "4", "--validation_steps", "4")  # fmt: skip
+    lines = [json.loads(line) for line in (tmp_path / "logs.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert [line["mixture_loss_weight"] for line in lines] == pytest.approx([1.0, 1.0, 0.5, 0.0])
+    for line in lines[1:]:  # after the DVAE-only step: the weighted mixture is part of the loss
+        objective = (
+            line["dvae_mse"] + line["cross_entropy"] + line["mixture_loss_weight"] * line["mixture_cross_entropy"]
+        )
+        assert line["loss"] == pytest.approx(objective, rel=1e-4)
+    assert lines[-1]["mixture_cross_entropy"] > 0  # still measured at weight 0
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["mixture_loss_weight"] == 1.0
+
+
 def test_fine_tuning_finds_the_model_in_a_pipeline_or_a_model_repository_on_the_hub(tmp_path, hub_env):
     script = textwrap.dedent(f"""
         import json, sys
@@ -410,6 +424,7 @@ def test_fine_tuning_refuses_flags_that_do_not_fit_the_pretrained_model(tmp_path
         (["--synthetic", "shapes3d"], "renders 64 px images"),
         (["--synthetic", "clevr", "--lr_cooldown_steps", "soon"], "`lr_cooldown_steps` must be a step count"),
         (["--model_type", "slate", "--synthetic", "clevr", "--zero_mask_init"], "only apply to --model_type mogent"),
+        (["--synthetic", "clevr", "--mixture_loss_annealing_steps", "5"], "needs a mixture loss"),
     ],
 )
 def test_bad_arguments_fail_before_training_with_a_clear_message(tmp_path, arguments, message, capsys):

@@ -174,6 +174,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        "steps; the rest's warm-up and σ annealing start after them (0 = the paper)")  # fmt: skip
     train.add_argument("--codebook_entropy_annealing_steps", type=int, default=0, help="anneal the config's "
                        "codebook_entropy_weight to 0 (cosine) over N steps; 0 keeps it constant")  # fmt: skip
+    train.add_argument("--mixture_loss_annealing_steps", type=int, default=0, help="anneal the mixture loss "
+                       "weight to 0 (cosine) over N steps after the DVAE-only phase; 0 keeps it constant. The saved "
+                       "config keeps the weight, so that the mixture decoder is still built on loading")  # fmt: skip
     train.add_argument("--lr_cooldown_steps", default="0", help="decay every learning rate (the DVAE's too) "
                        "linearly to 0 over the run's last N steps (steps or fraction; 0 = the paper's constant "
                        "rates)")  # fmt: skip
@@ -467,6 +470,11 @@ def main(argv: list[str] | None = None):
     total_steps = resolve_length(args, config, len(train_dataset), accelerator.num_processes)
     warmup, annealing = schedule_lengths(args, config, total_steps)
     cooldown = resolve_num_steps(args.lr_cooldown_steps, total_steps, "lr_cooldown_steps")
+    if args.mixture_loss_annealing_steps < 0 or (args.mixture_loss_annealing_steps and not config.mixture_loss_weight):
+        raise ValueError(
+            "`--mixture_loss_annealing_steps` must be >= 0 and needs a mixture loss (--mixture_loss_weight > 0), got "
+            f"{args.mixture_loss_annealing_steps} with weight {config.mixture_loss_weight}"
+        )
     batch_size = config.train_batch_size
     set_seed(args.seed)
 
@@ -558,11 +566,14 @@ def main(argv: list[str] | None = None):
         entropy_weight = config.codebook_entropy_weight
         if args.codebook_entropy_annealing_steps > 0:
             entropy_weight = cosine_anneal(global_step, entropy_weight, 0.0, args.codebook_entropy_annealing_steps)
+        mixture_weight, mixture_annealing = config.mixture_loss_weight, args.mixture_loss_annealing_steps
+        if mixture_annealing > 0:
+            mixture_weight = cosine_anneal(global_step, mixture_weight, 0.0, mixture_annealing, start_step=pretrain)
         optimizer.param_groups[0]["lr"], optimizer.param_groups[1]["lr"] = dvae_lr, lr
         with accelerator.accumulate(model):
             pixel_values = batch["pixel_values"].to(accelerator.device)
             output = model(pixel_values, tau=tau, sigma=sigma, dvae_only=global_step < pretrain,
-                           codebook_entropy_weight=entropy_weight)  # fmt: skip
+                           codebook_entropy_weight=entropy_weight, mixture_loss_weight=mixture_weight)  # fmt: skip
             accelerator.backward(output.loss)
             if accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -577,7 +588,7 @@ def main(argv: list[str] | None = None):
         logs = {"loss": losses[0], "dvae_mse": losses[1], "cross_entropy": losses[2],
                 "mixture_cross_entropy": losses[3], "lr": lr, "tau": tau,
                 "sigma": sigma, "dvae_lr": dvae_lr,
-                "codebook_entropy_weight": entropy_weight}  # fmt: skip
+                "codebook_entropy_weight": entropy_weight, "mixture_loss_weight": mixture_weight}  # fmt: skip
         progress.update(1)
         progress.set_postfix(loss=f"{losses[0]:.4f}", lr=f"{lr:.2e}", tau=f"{tau:.3f}", sigma=f"{sigma:.3f}")
 

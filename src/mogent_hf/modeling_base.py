@@ -276,14 +276,24 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         return objective, mse, reconstruction, log_probs.argmax(dim=1).flatten(1).detach()
 
     def slot_losses(
-        self, dvae_objective: torch.Tensor, cross_entropy: torch.Tensor, slots, attention, tokens
+        self,
+        dvae_objective: torch.Tensor,
+        cross_entropy: torch.Tensor,
+        slots,
+        attention,
+        tokens,
+        mixture_loss_weight: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss (), mixture cross-entropy ()): the DVAE objective + the decoder's cross-entropy + the weighted
-        slot-mask mixture loss of `SlotMixtureTokenDecoder` (0 without `config.mixture_loss_weight`)."""
+        slot-mask mixture loss of `SlotMixtureTokenDecoder` (0 without `config.mixture_loss_weight`).
+        `mixture_loss_weight` overrides the config's weight (an annealed one); the mixture is still measured at 0."""
         if self.mixture_decoder is None:
             return dvae_objective + cross_entropy, torch.zeros_like(cross_entropy)
+        weight = self.config.mixture_loss_weight if mixture_loss_weight is None else mixture_loss_weight
+        if weight < 0:
+            raise ValueError(f"`mixture_loss_weight` must be >= 0, got {weight}")
         mixture = self.mixture_decoder(slots, attention, tokens)
-        return dvae_objective + cross_entropy + self.config.mixture_loss_weight * mixture, mixture
+        return dvae_objective + cross_entropy + weight * mixture, mixture
 
     def dvae_only_output(self, dvae_objective, dvae_mse, reconstruction, tokens, return_dict: bool):
         """Output of a DVAE-only training pass (`forward(..., dvae_only=True)`): loss = the DVAE's objective."""

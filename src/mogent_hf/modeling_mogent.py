@@ -85,6 +85,7 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         generator: torch.Generator | None = None,
         dvae_only: bool = False,
         codebook_entropy_weight: float | None = None,
+        mixture_loss_weight: float | None = None,
         return_dict: bool = True,
     ) -> SlotTransformerOutput | tuple:
         """Training pass.
@@ -97,6 +98,8 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
                 schedule (r ~ U(0,1), ⌈γ(r)·L⌉ masked).
             dvae_only (`bool`): train the tokenizer alone (its warm-up phase): loss = DVAE MSE, no slots or decoder.
             codebook_entropy_weight (`float`, optional): overrides `config.codebook_entropy_weight` for this pass.
+            mixture_loss_weight (`float`, optional): overrides `config.mixture_loss_weight` for this pass (a model
+                built without the mixture decoder ignores it).
             generator (`torch.Generator`, optional): for the mask and the slot noise.
         """
         dvae_objective, dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau, codebook_entropy_weight)
@@ -115,7 +118,9 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         masked_tokens = tokens.masked_fill(token_mask, self.config.mask_token_id)
         logits = self.token_logits(masked_tokens, slots)
         cross_entropy = token_cross_entropy(logits, tokens, token_mask if self.config.loss_on_masked_only else None)
-        loss, mixture_cross_entropy = self.slot_losses(dvae_objective, cross_entropy, slots, attention, tokens)
+        loss, mixture_cross_entropy = self.slot_losses(
+            dvae_objective, cross_entropy, slots, attention, tokens, mixture_loss_weight
+        )
         output = SlotTransformerOutput(
             loss=loss,
             dvae_mse=dvae_mse,

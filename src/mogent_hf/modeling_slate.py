@@ -107,6 +107,7 @@ class SLATEModel(SlotTransformerPreTrainedModel):
         generator: torch.Generator | None = None,
         dvae_only: bool = False,
         codebook_entropy_weight: float | None = None,
+        mixture_loss_weight: float | None = None,
         return_dict: bool = True,
     ) -> SlotTransformerOutput | tuple:
         """Training pass: DVAE MSE + next-token cross-entropy on all L tokens.
@@ -117,6 +118,8 @@ class SLATEModel(SlotTransformerPreTrainedModel):
             sigma (`float`): noise scale on learned slot queries (used only with `slot_init="learned_queries"`).
             dvae_only (`bool`): train the tokenizer alone (its warm-up phase): loss = DVAE MSE, no slots or decoder.
             codebook_entropy_weight (`float`, optional): overrides `config.codebook_entropy_weight` for this pass.
+            mixture_loss_weight (`float`, optional): overrides `config.mixture_loss_weight` for this pass (a model
+                built without the mixture decoder ignores it).
             generator (`torch.Generator`, optional): for the slot initialisation.
         """
         dvae_objective, dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau, codebook_entropy_weight)
@@ -125,7 +128,9 @@ class SLATEModel(SlotTransformerPreTrainedModel):
         slots, attention = self.encode_slots(pixel_values, tokens, sigma=sigma, generator=generator)
         logits = self.token_logits(tokens, slots)
         cross_entropy = token_cross_entropy(logits, tokens, None)
-        loss, mixture_cross_entropy = self.slot_losses(dvae_objective, cross_entropy, slots, attention, tokens)
+        loss, mixture_cross_entropy = self.slot_losses(
+            dvae_objective, cross_entropy, slots, attention, tokens, mixture_loss_weight
+        )
         output = SlotTransformerOutput(
             loss=loss,
             dvae_mse=dvae_mse,
