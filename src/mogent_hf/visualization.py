@@ -53,7 +53,8 @@ def line_plot(
     size: tuple[int, int] = (560, 360),
 ) -> PIL.Image.Image:
     """A small line chart (no plotting library needed): `series` maps a legend name to (xs, ys); points are marked
-    and labelled on the x axis with the union of the xs. `log_y` uses a base-10 logarithmic y axis."""
+    and labelled on the x axis with the union of the xs. `log_y` uses a base-10 logarithmic y axis. `size` is that
+    of the plot with a 150 px legend; the image grows wider where a legend name needs more."""
     from PIL import ImageDraw
 
     points = [(x, y) for xs, ys in series.values() for x, y in zip(xs, ys, strict=True) if y is not None]
@@ -69,8 +70,9 @@ def line_plot(
     low, high = min(transform(y) for _, y in points), max(transform(y) for _, y in points)
     low, high = (low - 0.5, high + 0.5) if high == low else (low - 0.05 * (high - low), high + 0.05 * (high - low))
     width, height = size
+    legend = max(150, 45 + max(ImageDraw.Draw(PIL.Image.new("RGB", (1, 1))).textlength(name) for name in series))
     left, right, top, bottom = 70, width - 150, 42, height - 45
-    image = PIL.Image.new("RGB", size, "white")
+    image = PIL.Image.new("RGB", (right + int(np.ceil(legend)), height), "white")
     draw = ImageDraw.Draw(image)
     draw.text((left, 6), title, fill="black")  # the title on the first line, the y label on the second
     draw.rectangle([left, top, right, bottom], outline="black")
