@@ -8,10 +8,12 @@
    and how much of each object its main slot holds (objects split between slots);
 3. masks from another source: the decoder's cross-attention over the slots (heads averaged; per block and the
    blocks' mean), the decoder fed the image's tokens with a fraction masked, against Slot Attention's masks; for a
-   model trained with the mixture loss, also that mixture's posterior (which slot explains each token).
+   model trained with the mixture loss, also that mixture's posterior (which slot explains each token). MOGENT
+   only: SLATE's causal decoder is not read with masked inputs, so a SLATE pipeline gets parts 1 and 2.
 
     python docs/measure_mask_errors.py checkpoints/mogent-small-full
     python docs/measure_mask_errors.py runs/C-mogent --simple --min_objects 2 --max_objects 4
+    python docs/measure_mask_errors.py runs/C-slate --simple --min_objects 2 --max_objects 4 --mask_ratios 1.0
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 from held_out_scenes import add_scene_arguments, held_out_scenes
 from measure_token_grid_ceiling import oracle_labels
+from transformers import AutoModel
 
 from mogent_hf import MOGENTModel
 from mogent_hf.metrics import segmentation_metrics
@@ -102,6 +105,8 @@ def segment_by_source(model: MOGENTModel, images: torch.Tensor, mask_ratio: floa
         if model.mixture_decoder is not None:  # trained with the mixture loss: its posterior over the slots
             posterior = model.mixture_decoder.posterior(encoded.slots, encoded.attention, encoded.tokens)
             sources.setdefault("slot-mask mixture posterior", []).append(model.attention_to_masks(posterior).argmax(1))
+        if model.config.model_type != "mogent":
+            continue
         masked = torch.rand(encoded.tokens.shape, generator=generator) < mask_ratio
         tokens = encoded.tokens.masked_fill(masked, model.config.mask_token_id)
         with recorded_cross_attention(model) as weights:
@@ -116,11 +121,11 @@ def segment_by_source(model: MOGENTModel, images: torch.Tensor, mask_ratio: floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("pipeline", help="a saved MOGENT pipeline directory")
+    parser.add_argument("pipeline", help="a saved MOGENT (or SLATE) pipeline directory")
     parser.add_argument("--mask_ratios", type=float, nargs="+", default=[1.0, 0.5], help="decoder input")
     add_scene_arguments(parser)
     args = parser.parse_args()
-    model = MOGENTModel.from_pretrained(Path(args.pipeline) / "model").eval()
+    model = AutoModel.from_pretrained(Path(args.pipeline) / "model").eval()
     images, masks = held_out_scenes(args, model.config.image_size).arrays()  # (N,H,W,3), (N,H,W)
     pixels = images
     images = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
