@@ -21,12 +21,13 @@ PANELS = [("validation/fg_ari", "FG-ARI"), ("validation/mbo", "mBO"), ("validati
 FIGURES = {
     "learning_curves.png": ("A-", "B-", "C-"),  # sanity stage: the recipe (runs A, B, C)
     "learning_curves_ablation.png": ("C-mogent", "E-", "G-"),  # Table 4 ablation and the CNN input, at C's budget
+    "learning_curves_ablation_seed1.png": ("C1-mogent", "E1-"),  # the Table 4 ablation again with seed 1
     "learning_curves_seeds.png": ("C-mogent", "C-slate", "C1-", "C2-", "C3-"),  # run C with seeds 0 to 3
     "learning_curves_full_scenes.png": ("F-", "H-", "I-", "J-"),  # textured scenes; the simple-to-full curriculum
     "learning_curves_curriculum.png": ("H-", "I-", "K-", "L-", "M-", "N-"),  # curriculum: longer, seed 1, 10 slots
     "learning_curves_mixture.png": ("L-", "P-", "S-"),  # run L continued: the mixture loss, a learning-rate cool-down
     "learning_curves_mixture_simple.png": ("C-mogent", "C1-mogent", "C2-mogent", "C3-mogent", "Q-"),  # from scratch
-    "learning_curves_mixture_stage1.png": ("H-", "M-seed1-stage1", "R-stage1", "R1-", "T-", "T2-"),  # simple, 3-6
+    "learning_curves_mixture_stage1.png": ("H-", "M-seed1-stage1", "R-stage1", "R1-", "T-", "T2-", "U-"),  # 3-6
     "learning_curves_mixture_curriculum.png": ("H-", "I-", "R-", "RB-", "RN-"),  # the curriculum with it, seed 0
 }
 # A run that starts from a trained model is drawn from the step that model had reached (its stages' steps in all).
