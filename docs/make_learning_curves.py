@@ -27,8 +27,9 @@ FIGURES = {
     "learning_curves_curriculum.png": ("H-", "I-", "K-", "L-", "M-", "N-"),  # curriculum: longer, seed 1, 10 slots
     "learning_curves_mixture.png": ("L-", "P-", "S-"),  # run L continued: the mixture loss, a learning-rate cool-down
     "learning_curves_mixture_simple.png": ("C-mogent", "C1-mogent", "C2-mogent", "C3-mogent", "Q-"),  # from scratch
-    "learning_curves_mixture_stage1.png": ("H-", "M-seed1-stage1", "R-stage1", "R1-", "T-", "T2-", "U-"),  # 3-6
-    "learning_curves_mixture_curriculum.png": ("H-", "I-", "R-", "RB-", "RN-"),  # the curriculum with it, seed 0
+    "learning_curves_mixture_stage1.png": ("H-", "M-seed1-stage1", "R-stage1", "R1-", "T-", "T2-", "U-", "U1-"),
+    "learning_curves_mixture_curriculum.png": ("H-", "I-", "R-", "RB-", "RN-", "U-", "UN-"),  # the curriculum, seed 0
+    "learning_curves_curriculum_slate.png": ("M-seed1", "MS-"),  # the curriculum, seed 1: MOGENT vs SLATE
 }
 # A run that starts from a trained model is drawn from the step that model had reached (its stages' steps in all).
 STARTS = {
@@ -43,6 +44,8 @@ STARTS = {
     "R-stage2": 6000,
     "RN-": 6000,
     "RB-": 6000,
+    "UN-": 6000,
+    "MS-slate-seed1-stage2": 6000,
 }
 
 
