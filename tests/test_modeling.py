@@ -396,6 +396,11 @@ def test_mixture_loss_weight_adds_the_mixture_decoder_to_the_loss_and_the_weight
     reloaded = model_cls.from_pretrained(tmp_path)
     for name, parameter in model.mixture_decoder.state_dict().items():
         assert torch.equal(reloaded.mixture_decoder.state_dict()[name], parameter), name
+    # Loading without the mixture loss drops the training-only head silently and keeps everything else.
+    dropped, info = model_cls.from_pretrained(tmp_path, mixture_loss_weight=0.0, output_loading_info=True)
+    assert dropped.mixture_decoder is None and not info["unexpected_keys"] and not info["missing_keys"]
+    kept = {name: value for name, value in model.state_dict().items() if not name.startswith("mixture_decoder.")}
+    torch.testing.assert_close(dropped.state_dict(), kept)
     with pytest.raises(ValueError, match="mixture_loss_weight"):
         config_cls.from_preset("tiny", mixture_loss_weight=-0.1)
     for bad, message in (({"mixture_decoder_positions": True}, "needs"), ({"slot_init": "gaussian"}, "needs"),

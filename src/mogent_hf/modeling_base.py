@@ -102,6 +102,9 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
     input_modalities = "image"
     _supports_sdpa = True
     _no_split_modules = ["DecoderBlock"]
+    # The slot-mask mixture decoder is a training-only head: loading a checkpoint that has one with
+    # `mixture_loss_weight=0` drops it on purpose (a stage 2 without the mixture loss), not a mismatch to report.
+    _keys_to_ignore_on_load_unexpected = [r"^mixture_decoder\."]
     causal_decoder: bool = False
     # Positions of the slot encoder's tokens within `position_embedding` (SLATE keeps index 0 for [BOS]).
     encoder_position_offset: int = 0
