@@ -28,8 +28,11 @@ FIGURES = {
     "learning_curves_mixture.png": ("L-", "P-", "S-"),  # run L continued: the mixture loss, a learning-rate cool-down
     "learning_curves_mixture_simple.png": ("C-mogent", "C1-mogent", "C2-mogent", "C3-mogent", "Q-"),  # from scratch
     "learning_curves_mixture_stage1.png": ("H-", "M-seed1-stage1", "R-stage1", "R1-", "T-", "T2-", "U-", "U1-"),
-    "learning_curves_mixture_curriculum.png": ("H-", "I-", "R-", "RB-", "RN-", "U-", "UN-"),  # the curriculum, seed 0
+    "learning_curves_mixture_stage1_seeds.png": ("H-", "H2-", "M-seed1-stage1", "U-", "U1-", "U2-"),  # 3 seeds
+    "learning_curves_mixture_curriculum.png": ("H-", "I-", "R-", "RB-", "RN-", "U-", "UN-", "UL-"),  # seed 0
+    "learning_curves_mixture_curriculum_seed1.png": ("M-seed1", "R1-", "RN1-", "U1-", "U1N-"),  # the same, seed 1
     "learning_curves_curriculum_slate.png": ("M-seed1", "MS-"),  # the curriculum, seed 1: MOGENT vs SLATE
+    "learning_curves_curriculum_slate_seed0.png": ("H-", "I-", "MS0-"),  # the curriculum, seed 0: MOGENT vs SLATE
 }
 # A run that starts from a trained model is drawn from the step that model had reached (its stages' steps in all).
 STARTS = {
@@ -45,7 +48,11 @@ STARTS = {
     "RN-": 6000,
     "RB-": 6000,
     "UN-": 6000,
+    "UL-": 11000,
+    "RN1-": 6000,
+    "U1N-": 6000,
     "MS-slate-seed1-stage2": 6000,
+    "MS0-slate-seed0-stage2": 6000,
 }
 
 
