@@ -401,6 +401,9 @@ def test_mixture_loss_weight_adds_the_mixture_decoder_to_the_loss_and_the_weight
     assert dropped.mixture_decoder is None and not info["unexpected_keys"] and not info["missing_keys"]
     kept = {name: value for name, value in model.state_dict().items() if not name.startswith("mixture_decoder.")}
     torch.testing.assert_close(dropped.state_dict(), kept)
+    # A model that has a mixture decoder still reports a checkpoint's mixture weights that do not fit it.
+    _, info = model_cls.from_pretrained(tmp_path, mixture_decoder_positions=False, output_loading_info=True)
+    assert info["unexpected_keys"] == {"mixture_decoder.position_embedding"}, info
     with pytest.raises(ValueError, match="mixture_loss_weight"):
         config_cls.from_preset("tiny", mixture_loss_weight=-0.1)
     for bad, message in (({"mixture_decoder_positions": True}, "needs"), ({"slot_init": "gaussian"}, "needs"),

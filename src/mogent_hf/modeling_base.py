@@ -102,9 +102,6 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
     input_modalities = "image"
     _supports_sdpa = True
     _no_split_modules = ["DecoderBlock"]
-    # The slot-mask mixture decoder is a training-only head: loading a checkpoint that has one with
-    # `mixture_loss_weight=0` drops it on purpose (a stage 2 without the mixture loss), not a mismatch to report.
-    _keys_to_ignore_on_load_unexpected = [r"^mixture_decoder\."]
     causal_decoder: bool = False
     # Positions of the slot encoder's tokens within `position_embedding` (SLATE keeps index 0 for [BOS]).
     encoder_position_offset: int = 0
@@ -155,6 +152,11 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
                 spatial=config.mixture_spatial_likelihood,
                 grid_width=config.tokens_per_side,
             )
+        else:
+            # The mixture decoder is a training-only head: a model built without one (e.g. a stage 2 without the
+            # mixture loss) drops a checkpoint's on purpose, not a mismatch to report. (A model with one still
+            # reports mixture keys that do not fit it.) `post_init` reads this instance attribute.
+            self._keys_to_ignore_on_load_unexpected = [r"^mixture_decoder\."]
 
     def build_head(self, config: SlotTransformerConfig) -> nn.Module:
         return nn.Linear(config.d_model, config.vocab_size, bias=False)
