@@ -2,7 +2,9 @@
 training). Per-image time of decoding from slots (slot encoding excluded) and from images (included), for
 
 - MOGENT: T=20 MaskGIT steps through `MOGENTPipeline` (exact inverse-CDF token sampler on the still-masked rows,
-  head only at masked positions, slot K/V once per image, SDPA);
+  head only at masked positions, the slots' cross-attention folded once per image, SDPA);
+- MOGENT-unfolded-slots: MOGENT with the slots' cross-attention as keys/values (computed once per image) and the
+  query/output projections run at every step: the "before" of folding them into the slots;
 - MOGENT-full-last-block: MOGENT with its last decoder block on every row (the "before" of running that block on the
   still-masked rows only);
 - MOGENT-flat-sampler: MOGENT with a one-level inverse CDF (softmax → cumsum over all V codes → searchsorted), the
@@ -49,7 +51,15 @@ from mogent_hf.modules.transformer import gather_rows
 from mogent_hf.visualization import line_plot
 
 RESULTS = Path(__file__).parent / "results"
-MODES = ("mogent", "mogent_full_last_block", "mogent_flat_sampler", "mogent_naive", "slate_kv", "slate_uncached")
+MODES = (
+    "mogent",
+    "mogent_unfolded_slots",
+    "mogent_full_last_block",
+    "mogent_flat_sampler",
+    "mogent_naive",
+    "slate_kv",
+    "slate_uncached",
+)
 FIGURE2_MODES = ("mogent", "mogent_naive", "slate_kv", "slate_uncached")
 SAMPLER = (
     "two-level inverse-CDF categorical (exp → block sums → one uniform per masked token → block by searchsorted, "
@@ -126,6 +136,16 @@ def last_block_on_all_rows(decoder):
         del decoder.forward
 
 
+@contextlib.contextmanager
+def unfolded_slot_attention(model):
+    """Within the block, `model`'s decoding loops attend to slot keys/values (`slot_kv`) instead of folded slots."""
+    model.fold_slot_attention = model.slot_kv
+    try:
+        yield model
+    finally:
+        del model.fold_slot_attention
+
+
 def flat_inverse_cdf(logits, temperature=1.0, top_k=None, generator=None):
     """The one-level sampler that the two-level `sample_tokens` replaced (same tokens, one cumsum over all V)."""
     log_probs = (logits.float() / temperature).log_softmax(dim=-1)
@@ -157,6 +177,14 @@ def decode_call(mode: str, pipe, slots: torch.Tensor, images: torch.Tensor | Non
                 return decode()
 
         return full_last_block
+    if mode == "mogent_unfolded_slots":
+        decode = decode_call("mogent", pipe, slots, images)
+
+        def with_slot_kv():
+            with unfolded_slot_attention(pipe.model):
+                return decode()
+
+        return with_slot_kv
     if mode == "mogent_flat_sampler":
         decode = decode_call("mogent", pipe, slots, images)
 
@@ -345,7 +373,7 @@ def ratios(rows: list[dict]) -> list[dict]:
     for case in {(r["preset"], r["resolution"], r["batch"]) for r in rows}:
         preset, resolution, batch = case
         base = dict(preset=preset, resolution=resolution, batch=batch, encoding="excluded")
-        for slate in ("slate_uncached", "slate_kv", "mogent_naive", "mogent_full_last_block", "mogent_flat_sampler"):
+        for slate in ("slate_uncached", "slate_kv", *(m for m in MODES if m.startswith("mogent_"))):
             entry = {"preset": preset, "resolution": resolution, "batch": batch, "ratio": f"{slate} / mogent"}
             for precision in ("fp32", "bf16"):
                 a, b = lookup(rows, **base, mode=slate, precision=precision), lookup(rows, **base, mode="mogent",

@@ -98,7 +98,7 @@ class MOGENTPipeline(SlotPipelineMixin, DiffusionPipeline):
         mask_id = self.model.config.mask_token_id
         tokens = tokens.masked_fill(region.to(tokens.device), mask_id)
         num_masked_start = region.sum(1)
-        slot_kv = self.model.slot_kv(slots)  # once per image, reused by every step
+        slot_kv = self.model.fold_slot_attention(slots)  # once per image, reused by every step
         self.scheduler.set_timesteps(num_inference_steps, device=tokens.device)
         for step in self.progress_bar(self.scheduler.timesteps):
             masked = tokens == mask_id

@@ -1,4 +1,5 @@
 import math
+from unittest import mock
 
 import pytest
 import torch
@@ -60,7 +61,9 @@ def test_save_and_reload_give_identical_outputs_and_automodel_picks_the_class(co
 def test_slate_kv_cached_generation_equals_uncached(position_encoding, temperature, images):
     model = tiny(SLATEModel, SLATEConfig, position_encoding=position_encoding).eval()
     slots = model.encode(images).slots
-    cached = model.generate_tokens(slots, temperature=temperature, generator=torch.Generator().manual_seed(3))
+    with mock.patch.object(model, "fold_slot_attention", wraps=model.fold_slot_attention) as fold:
+        cached = model.generate_tokens(slots, temperature=temperature, generator=torch.Generator().manual_seed(3))
+    assert fold.call_count == 1  # the cached loop folds the slots once; the official uncached loop does not
     uncached = model.generate_tokens(
         slots, use_cache=False, temperature=temperature, generator=torch.Generator().manual_seed(3)
     )
@@ -88,6 +91,41 @@ def test_mogent_logits_at_query_positions_are_the_rows_of_the_full_logits(positi
     rows = model.token_logits(tokens, slots, query_positions=positions)  # (B,20,V)
     assert rows.shape == (2, 20, model.config.vocab_size)
     torch.testing.assert_close(rows, full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1])))
+
+
+@pytest.mark.parametrize("position_encoding", ["learned", "rope"])
+@pytest.mark.parametrize("config_cls, model_cls", MODELS)
+def test_folded_slot_attention_gives_the_logits_of_slot_keys_values(config_cls, model_cls, position_encoding, images):
+    # decoding loops fold each block's q/o projections into the slots once per image: same function, fewer FLOPs
+    model = tiny(model_cls, config_cls, position_encoding=position_encoding).eval()
+    slots = model.encode(images).slots
+    folded = model.fold_slot_attention(slots)
+    heads, num_slots, d_model = model.config.num_heads, model.config.num_slots, model.config.d_model
+    assert len(folded) == model.config.num_decoder_layers
+    assert folded[0].score_map.shape == folded[0].value_map.shape == (2, heads * num_slots, d_model)
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, model.config.vocab_size, (2, model.config.num_tokens), generator=generator)
+    reference = model.token_logits(tokens, slot_kv=model.slot_kv(slots))
+    torch.testing.assert_close(model.token_logits(tokens, slot_kv=folded), reference, atol=1e-5, rtol=1e-5)
+    model.to(torch.bfloat16)
+    bf16 = model.token_logits(tokens, slot_kv=model.fold_slot_attention(slots.bfloat16()))
+    assert (bf16.float() - reference).abs().max() < 0.05 * reference.abs().max()
+    with pytest.raises(ValueError, match="slots"):
+        model.fold_slot_attention(slots[..., :-1])
+
+
+def test_folded_cross_attention_drops_attention_weights_in_training():
+    from mogent_hf.modules.transformer import MultiHeadAttention
+
+    torch.manual_seed(0)
+    attention = MultiHeadAttention(d_model=16, num_heads=4, dropout=1.0)
+    slots, states = torch.randn(2, 3, 16), torch.randn(2, 5, 16)
+    folded = attention.fold_slots(slots)
+    assert torch.equal(attention.attend_folded(states, folded), torch.zeros(2, 5, 16))  # every weight dropped
+    attention.eval()
+    queries = attention.split_heads(attention.project_q(states))
+    unfolded = attention.attend(queries, *attention.keys_values(slots), causal=False)
+    torch.testing.assert_close(attention.attend_folded(states, folded), unfolded)
 
 
 @pytest.mark.parametrize("config_cls, model_cls", MODELS)

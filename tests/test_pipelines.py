@@ -1,3 +1,5 @@
+from unittest import mock
+
 import numpy as np
 import PIL.Image
 import pytest
@@ -221,21 +223,33 @@ def test_bad_edit_inputs_raise_clear_errors(mogent_pipe, images):
 
 
 def test_optimised_maskgit_decoding_equals_the_unoptimised_loop(mogent_pipe):
-    """Head only at masked positions, slot K/V once, exact sampler: the same tokens as the naive loop of the
-    benchmark (fp32, greedy), and within tolerance in bf16."""
+    """Head only at masked positions, slots' cross-attention folded once, exact sampler: the same tokens as the
+    naive loop of the benchmark (fp32, greedy), and within tolerance in bf16."""
     import sys
     from pathlib import Path
 
     sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from generation import flat_inverse_cdf, flat_sampler, last_block_on_all_rows, naive_maskgit_tokens
+    from generation import (
+        flat_inverse_cdf,
+        flat_sampler,
+        last_block_on_all_rows,
+        naive_maskgit_tokens,
+        unfolded_slot_attention,
+    )
 
     slots = torch.randn(3, mogent_pipe.model.config.num_slots, mogent_pipe.model.config.slot_size)
-    optimised = mogent_pipe(slots=slots, num_inference_steps=6, temperature=0.0, output_type="pt").tokens
+    model = mogent_pipe.model
+    with mock.patch.object(model, "fold_slot_attention", wraps=model.fold_slot_attention) as fold:
+        optimised = mogent_pipe(slots=slots, num_inference_steps=6, temperature=0.0, output_type="pt").tokens
+    assert fold.call_count == 1  # once per call, not once per step
     naive = naive_maskgit_tokens(mogent_pipe, slots, 6, generator=None, greedy=True)
     assert torch.equal(optimised, naive)
     with last_block_on_all_rows(mogent_pipe.model.decoder):  # the benchmark's "before" of the last-block rows
         full_last_block = mogent_pipe(slots=slots, num_inference_steps=6, temperature=0.0, output_type="pt").tokens
     assert torch.equal(full_last_block, optimised) and "forward" not in vars(mogent_pipe.model.decoder)
+    with unfolded_slot_attention(mogent_pipe.model):  # the benchmark's "before" of folding the slots
+        with_slot_kv = mogent_pipe(slots=slots, num_inference_steps=6, temperature=0.0, output_type="pt").tokens
+    assert torch.equal(with_slot_kv, optimised) and "fold_slot_attention" not in vars(mogent_pipe.model)
     sampled = mogent_pipe(
         slots=slots, num_inference_steps=6, temperature=1.0, generator=torch.Generator().manual_seed(1)
     ).tokens

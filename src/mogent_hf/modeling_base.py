@@ -18,7 +18,15 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_mogent import SlotTransformerConfig
-from .modules import DVAE, ConvFeatureEncoder, SlotAttention, SlotEncoder, SlotMixtureTokenDecoder, TransformerDecoder
+from .modules import (
+    DVAE,
+    ConvFeatureEncoder,
+    FoldedSlotAttention,
+    SlotAttention,
+    SlotEncoder,
+    SlotMixtureTokenDecoder,
+    TransformerDecoder,
+)
 
 
 @dataclass
@@ -246,6 +254,12 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         """Slots (B,K,slot_size) → cross-attention keys/values of every decoder block; reuse across decoding steps."""
         self.check_slots(slots)
         return self.decoder.slot_kv(self.slot_projection(slots))
+
+    def fold_slot_attention(self, slots: torch.Tensor) -> list[FoldedSlotAttention]:
+        """Slots (B,K,slot_size) → every decoder block's cross-attention with its query/output projections folded
+        into the slots (`FoldedSlotAttention`): takes the place of `slot_kv` at fewer FLOPs per decoding step."""
+        self.check_slots(slots)
+        return self.decoder.fold_slot_attention(self.slot_projection(slots))
 
     # ---- decoding -------------------------------------------------------------------------------------------
     def decode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from transformers import initialization as init
 from .configuration_mogent import MOGENTConfig
 from .modeling_base import SlotTransformerOutput, SlotTransformerPreTrainedModel, token_cross_entropy
 from .modules import random_token_mask
+from .modules.transformer import SlotConditioning
 
 
 class MOGENTModel(SlotTransformerPreTrainedModel):
@@ -56,14 +57,14 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         self,
         tokens: torch.Tensor,
         slots: torch.Tensor | None = None,
-        slot_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        slot_kv: SlotConditioning | None = None,
         query_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predicts every token from the partly masked `tokens` (B,L) ([MASK] = `config.mask_token_id`).
 
-        Give `slots` (B,K,slot_size) or their precomputed `slot_kv` (from `slot_kv(slots)`). With
-        `query_positions` (B,M) long, the last block and the head run only there and the result is (B,M,V), the
-        same rows as the full (B,L,V).
+        Give `slots` (B,K,slot_size) or their precomputed `slot_kv` (from `slot_kv(slots)`, or the faster
+        `fold_slot_attention(slots)`). With `query_positions` (B,M) long, the last block and the head run only
+        there and the result is (B,M,V), the same rows as the full (B,L,V).
         """
         if slot_kv is None:
             slot_kv = self.slot_kv(slots)

@@ -10,6 +10,7 @@ from transformers import PreTrainedModel  # noqa: F401  (diffusers' loader looks
 from .configuration_mogent import SLATEConfig
 from .modeling_base import SlotTransformerOutput, SlotTransformerPreTrainedModel, token_cross_entropy
 from .modules import sample_tokens
+from .modules.transformer import SlotConditioning
 
 
 class SLATEModel(SlotTransformerPreTrainedModel):
@@ -49,7 +50,7 @@ class SLATEModel(SlotTransformerPreTrainedModel):
         self,
         tokens: torch.Tensor,
         slots: torch.Tensor | None = None,
-        slot_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        slot_kv: SlotConditioning | None = None,
     ) -> torch.Tensor:
         """Teacher-forced next-token logits (B,L,V): position l predicts token l from [BOS] + tokens[:l]."""
         if slot_kv is None:
@@ -70,7 +71,8 @@ class SLATEModel(SlotTransformerPreTrainedModel):
         """Decodes slots (B,K,slot_size) into DVAE tokens (B,L), one token per step.
 
         `temperature` 0 is greedy (SLATE's argmax); otherwise exact sampling (optionally top-k). `prefix` (B,P)
-        holds given first tokens (raster order) that generation continues from. `use_cache=False` runs the official
+        holds given first tokens (raster order) that generation continues from. `use_cache=True` keeps a K/V cache
+        and folds the slots' cross-attention once (`fold_slot_attention`); `use_cache=False` runs the official
         SLATE loop: every step re-embeds and re-decodes the whole prefix, recomputes the slots' cross-attention
         keys/values and applies the head to every prefix position.
         """
@@ -85,7 +87,7 @@ class SLATEModel(SlotTransformerPreTrainedModel):
             start = prefix.shape[1]
             tokens[:, :start] = prefix
         if use_cache:
-            slot_kv = self.slot_kv(slots)
+            slot_kv = self.fold_slot_attention(slots)
             cache = self.decoder.new_cache(batch_size, num_tokens, like=slots)
             step_input = torch.cat([bos, tokens[:, :start]], dim=1)  # [BOS] + prefix, then one token a step
             for index in range(start, num_tokens):

@@ -5,11 +5,12 @@ from .feature_encoder import ConvFeatureEncoder
 from .masking import gaussian, mask_schedule, num_masked_tokens, random_token_mask, sample_tokens, uniform
 from .mixture_decoder import SlotMixtureTokenDecoder
 from .slot_attention import SlotAttention, SlotEncoder
-from .transformer import KVCache, TransformerDecoder
+from .transformer import FoldedSlotAttention, KVCache, TransformerDecoder
 
 __all__ = [
     "ConvFeatureEncoder",
     "DVAE",
+    "FoldedSlotAttention",
     "KVCache",
     "SlotAttention",
     "SlotEncoder",

@@ -2,11 +2,14 @@
 
 Each block: x + SelfAttn(LN(x)) [causal for SLATE, bidirectional for MOGENT, optional 2-D RoPE] →
 x + CrossAttn(LN(x), slots) → x + MLP(LN(x)); a final LayerNorm. Attention runs through
-`F.scaled_dot_product_attention`. For decoding loops the slots' cross-attention K/V are computed once
-(`slot_kv`) and causal decoding keeps a preallocated self-attention K/V cache (`KVCache`).
+`F.scaled_dot_product_attention`. For decoding loops the slots' cross-attention is prepared once per image —
+as keys/values (`slot_kv`) or, cheaper, with the query and output projections folded into the slots
+(`fold_slot_attention`) — and causal decoding keeps a preallocated self-attention K/V cache (`KVCache`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +42,25 @@ def apply_rotary(states: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor]
 def gather_rows(states: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """states (B,T,d), positions (B,M) long → (B,M,d)."""
     return states.gather(1, positions[..., None].expand(-1, -1, states.shape[-1]))
+
+
+@dataclass(frozen=True)
+class FoldedSlotAttention:
+    """One block's cross-attention to K slots with its query and output projections folded into the slots.
+
+    With per-head keys k_hk and values v_hk (hd each), W_q,h / W_o,h the head's slices of the query and output
+    projections: score_map row (h,k) = W_q,hᵀ k_hk / √hd and value_map row (h,k) = W_o,h v_hk, both (B,H·K,d).
+    Cross-attention of normed states x is then Σ_hk softmax_k(x · score_map_hk) value_map_hk: two thin matmuls
+    with H·K columns in place of two d×d projections and an attention call (the same function up to rounding).
+    """
+
+    score_map: torch.Tensor  # (B, H·K, d)
+    value_map: torch.Tensor  # (B, H·K, d)
+    num_heads: int
+
+
+SlotConditioning = list[tuple[torch.Tensor, torch.Tensor]] | list[FoldedSlotAttention]
+"""What the decoder attends to, per block: slot keys/values (`slot_kv`) or folded slots (`fold_slot_attention`)."""
 
 
 class KVCache:
@@ -80,6 +102,26 @@ class MultiHeadAttention(nn.Module):
         """source (B,S,d) → keys, values (B,H,S,hd)."""
         return self.split_heads(self.project_k(source)), self.split_heads(self.project_v(source))
 
+    def fold_slots(self, source: torch.Tensor) -> FoldedSlotAttention:
+        """source (B,K,d) → this attention over `source` with its q/o projections folded in (see the class)."""
+        keys, values = self.keys_values(source)  # (B,H,K,hd)
+        d_model = self.project_q.weight.shape[1]
+        query_weight = self.project_q.weight.view(self.num_heads, self.head_dim, d_model)  # (H,hd,d)
+        output_weight = self.project_out.weight.view(d_model, self.num_heads, self.head_dim)  # (d,H,hd)
+        score_map = torch.einsum("hed,bhke->bhkd", query_weight, keys).flatten(1, 2) * self.head_dim**-0.5
+        value_map = torch.einsum("bhke,dhe->bhkd", values, output_weight).flatten(1, 2)
+        return FoldedSlotAttention(score_map, value_map, self.num_heads)
+
+    def attend_folded(self, normed: torch.Tensor, folded: FoldedSlotAttention) -> torch.Tensor:
+        """normed (B,T,d) attending over folded slots → (B,T,d) projected output (attention dropout as SDPA's)."""
+        scores = torch.matmul(folded.score_map, normed.transpose(1, 2))  # (B,H·K,T)
+        batch, rows, length = scores.shape
+        # Softmax over the K slots of each head in a (B,H,K,T) layout: vectorised along T, not along K (≈ 15× faster
+        # on CPU than over a last dimension of K ≤ 16).
+        weights = scores.view(batch, folded.num_heads, -1, length).softmax(dim=2).view(batch, rows, length)
+        weights = F.dropout(weights, self.dropout, self.training)
+        return torch.matmul(weights.transpose(1, 2), folded.value_map)
+
     def attend(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, causal: bool) -> torch.Tensor:
         """(B,H,T,hd) queries over (B,H,S,hd) → (B,T,d) projected output."""
         dropout = self.dropout if self.training else 0.0
@@ -103,13 +145,14 @@ class DecoderBlock(nn.Module):
     def forward(
         self,
         hidden: torch.Tensor,
-        slot_kv: tuple[torch.Tensor, torch.Tensor],
+        slot_kv: tuple[torch.Tensor, torch.Tensor] | FoldedSlotAttention,
         rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
         cache: KVCache | None = None,
         layer: int = 0,
         query_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """hidden (B,T,d); slot_kv: keys, values (B,H,K,hd) of this block's cross-attention → (B,T,d).
+        """hidden (B,T,d); slot_kv: keys, values (B,H,K,hd) of this block's cross-attention, or the block's
+        `FoldedSlotAttention` → (B,T,d).
 
         With `query_positions` (B,M) long, only those rows query (keys/values still come from all T) and the
         output is (B,M,d): the rows of the full output, for the last block when only some positions are read.
@@ -134,8 +177,11 @@ class DecoderBlock(nn.Module):
         hidden = hidden + self.dropout(attn.attend(queries, keys, values, causal))
         # Cross-attention to the slots
         cross = self.cross_attention
-        queries = cross.split_heads(cross.project_q(self.norm_cross(hidden)))
-        hidden = hidden + self.dropout(cross.attend(queries, *slot_kv, causal=False))
+        if isinstance(slot_kv, FoldedSlotAttention):
+            hidden = hidden + self.dropout(cross.attend_folded(self.norm_cross(hidden), slot_kv))
+        else:
+            queries = cross.split_heads(cross.project_q(self.norm_cross(hidden)))
+            hidden = hidden + self.dropout(cross.attend(queries, *slot_kv, causal=False))
         # MLP
         return hidden + self.dropout(self.mlp(self.norm_mlp(hidden)))
 
@@ -164,6 +210,11 @@ class TransformerDecoder(nn.Module):
         """Cross-attention keys/values of every block for slots (B,K,d); compute once per image, reuse per step."""
         return [block.cross_attention.keys_values(slots) for block in self.blocks]
 
+    def fold_slot_attention(self, slots: torch.Tensor) -> list[FoldedSlotAttention]:
+        """Every block's cross-attention to slots (B,K,d) folded (see `FoldedSlotAttention`); a cheaper stand-in
+        for `slot_kv` in decoding loops."""
+        return [block.cross_attention.fold_slots(slots) for block in self.blocks]
+
     def new_cache(self, batch_size: int, max_length: int, like: torch.Tensor) -> KVCache:
         head_dim = self.blocks[0].self_attention.head_dim
         return KVCache(len(self.blocks), batch_size, self.num_heads, max_length, head_dim, like)
@@ -171,12 +222,13 @@ class TransformerDecoder(nn.Module):
     def forward(
         self,
         hidden: torch.Tensor,
-        slot_kv: list[tuple[torch.Tensor, torch.Tensor]],
+        slot_kv: SlotConditioning,
         positions: torch.Tensor | None = None,
         cache: KVCache | None = None,
         query_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """hidden (B,T,d) embedded tokens; positions (T,) flat grid indices, used by RoPE → (B,T,d).
+        """hidden (B,T,d) embedded tokens; slot_kv from `slot_kv` or `fold_slot_attention`; positions (T,) flat
+        grid indices, used by RoPE → (B,T,d).
 
         With `cache`, the T tokens continue the cached sequence and the cache grows by T. With `query_positions`
         (B,M) long, only those rows are computed in the last block (its keys/values still see all T) → (B,M,d),
