@@ -288,6 +288,9 @@ def main(argv: list[str] | None = None) -> dict:
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
     peaks = {name: matmul_peak(dtypes[name], device) for name in args.precisions}
     print(f"device: {device_name(device)}; matmul peak " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
+    RESULTS.mkdir(exist_ok=True)
+    name = f"generation_{device.type}{'_quick' if args.quick else ''}"
+    output = Path(args.output) if args.output else RESULTS / f"{name}.json"
     rows = []
     for case in cases(args) if not args.quick else cases(args)[:1]:
         for precision in args.precisions:
@@ -325,16 +328,19 @@ def main(argv: list[str] | None = None) -> dict:
                     rows.append(row)
                     print(format_row(row), flush=True)
             del pipes
-    result = {"device": device_name(device), "torch": torch.__version__, "sampler": SAMPLER, "peaks_gflops": peaks,
-              "rows": rows, "ratios": ratios(rows)}  # fmt: skip
+            write_results(output, device, peaks, rows)  # after every case: a run cut short keeps what it measured
+    result = write_results(output, device, peaks, rows)
     print_tables(result)
-    RESULTS.mkdir(exist_ok=True)
-    name = f"generation_{device.type}{'_quick' if args.quick else ''}"
-    output = Path(args.output) if args.output else RESULTS / f"{name}.json"
-    output.write_text(json.dumps(result, indent=2))
     if not args.quick:
         draw_figure2(rows, output.with_suffix(".png"))
     print(f"wrote {output}")
+    return result
+
+
+def write_results(output: Path, device: torch.device, peaks: dict, rows: list[dict]) -> dict:
+    result = {"device": device_name(device), "torch": torch.__version__, "sampler": SAMPLER, "peaks_gflops": peaks,
+              "rows": rows, "ratios": ratios(rows)}  # fmt: skip
+    output.write_text(json.dumps(result, indent=2))
     return result
 
 

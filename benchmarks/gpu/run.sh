@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Issue 8's GPU tables in one call of the device tool (run from the repository root):
+#   here:    bash benchmarks/gpu/fetch_wheels.sh
+#   device:  run(command="bash benchmarks/gpu/run.sh", carry=[".whl"], timeout_s=540)
+# Installs the carried wheels and this package into /tmp/site (no network), then times generation (Table 1,
+# Figure 2) and the train step on CUDA. Everything lands in $OUT (≤ 8 files: the device tool's limit); copy the
+# JSON/PNG into benchmarks/results/ and commit them. generation.py rewrites its JSON after every case, so a run cut
+# short by the time limit still brings back what it measured. Extra arguments go to both benchmarks, e.g.
+# `bash benchmarks/gpu/run.sh --quick --device cpu` as a smoke test here.
+set -uo pipefail
+OUT="${OUT:-/tmp/mogent_gpu_results}"
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+start=$(date +%s)
+{
+    if [ -d .whl ]; then
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    fi
+    python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 || true
+    python3 -c "import torch, transformers, diffusers, mogent_hf; print('torch', torch.__version__, 'cuda',
+torch.cuda.is_available(), 'transformers', transformers.__version__, 'diffusers', diffusers.__version__,
+'mogent_hf from', mogent_hf.__file__)"
+} >"$OUT/setup.log" 2>&1 || { cat "$OUT/setup.log"; exit 1; }
+cat "$OUT/setup.log"
+timeout 330 python3 benchmarks/generation.py --output "$OUT/generation_cuda.json" "$@" 2>&1 | tee "$OUT/generation_cuda.log"
+echo "generation: exit ${PIPESTATUS[0]} after $(($(date +%s) - start)) s"
+timeout 150 python3 benchmarks/train_step.py --output "$OUT/train_step_cuda.json" "$@" 2>&1 | tee "$OUT/train_step_cuda.log"
+echo "train_step: exit ${PIPESTATUS[0]} after $(($(date +%s) - start)) s"
+ls -la "$OUT"
