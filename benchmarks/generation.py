@@ -162,6 +162,14 @@ def flat_sampler():
         yield
 
 
+# MOGENT modes that are the pipeline's decoding inside a context undoing one optimisation (its "before").
+BEFORE_OPTIMISATION = {
+    "mogent_full_last_block": lambda pipe: last_block_on_all_rows(pipe.model.decoder),
+    "mogent_unfolded_slots": lambda pipe: unfolded_slot_attention(pipe.model),
+    "mogent_flat_sampler": lambda pipe: flat_sampler(),
+}
+
+
 def decode_call(mode: str, pipe, slots: torch.Tensor, images: torch.Tensor | None):
     """The timed call: decode from `slots`, or from `images` (encoding included) when given."""
     source = {"images": images} if images is not None else {"slots": slots}
@@ -169,30 +177,14 @@ def decode_call(mode: str, pipe, slots: torch.Tensor, images: torch.Tensor | Non
     if mode == "mogent":
         return lambda: pipe(**source, num_inference_steps=20, temperature=1.0, output_type="pt",
                             generator=torch.Generator(device).manual_seed(0))  # fmt: skip
-    if mode == "mogent_full_last_block":
+    if mode in BEFORE_OPTIMISATION:
         decode = decode_call("mogent", pipe, slots, images)
 
-        def full_last_block():
-            with last_block_on_all_rows(pipe.model.decoder):
+        def before_optimisation():
+            with BEFORE_OPTIMISATION[mode](pipe):
                 return decode()
 
-        return full_last_block
-    if mode == "mogent_unfolded_slots":
-        decode = decode_call("mogent", pipe, slots, images)
-
-        def with_slot_kv():
-            with unfolded_slot_attention(pipe.model):
-                return decode()
-
-        return with_slot_kv
-    if mode == "mogent_flat_sampler":
-        decode = decode_call("mogent", pipe, slots, images)
-
-        def with_flat_sampler():
-            with flat_sampler():
-                return decode()
-
-        return with_flat_sampler
+        return before_optimisation
     if mode == "mogent_naive":
 
         def naive():
@@ -328,8 +320,7 @@ def main(argv: list[str] | None = None) -> dict:
                     rows.append(row)
                     print(format_row(row), flush=True)
             del pipes
-            write_results(output, device, peaks, rows)  # after every case: a run cut short keeps what it measured
-    result = write_results(output, device, peaks, rows)
+            result = write_results(output, device, peaks, rows)  # after every case: a run cut short keeps them
     print_tables(result)
     if not args.quick:
         draw_figure2(rows, output.with_suffix(".png"))

@@ -116,8 +116,8 @@ class MultiHeadAttention(nn.Module):
         """normed (B,T,d) attending over folded slots → (B,T,d) projected output (attention dropout as SDPA's)."""
         scores = torch.matmul(folded.score_map, normed.transpose(1, 2))  # (B,H·K,T)
         batch, rows, length = scores.shape
-        # Softmax over the K slots of each head in a (B,H,K,T) layout: vectorised along T, not along K (≈ 15× faster
-        # on CPU than over a last dimension of K ≤ 16).
+        # Softmax over the K slots of each head in a (B,H,K,T) layout: vectorised along T, not along K (≈ 17× faster
+        # on CPU than over a last dimension of K ≤ 16: 50 vs 880 µs in fp32 at clevr's shape).
         weights = scores.view(batch, folded.num_heads, -1, length).softmax(dim=2).view(batch, rows, length)
         weights = F.dropout(weights, self.dropout, self.training)
         return torch.matmul(weights.transpose(1, 2), folded.value_map)
@@ -177,10 +177,11 @@ class DecoderBlock(nn.Module):
         hidden = hidden + self.dropout(attn.attend(queries, keys, values, causal))
         # Cross-attention to the slots
         cross = self.cross_attention
+        normed = self.norm_cross(hidden)
         if isinstance(slot_kv, FoldedSlotAttention):
-            hidden = hidden + self.dropout(cross.attend_folded(self.norm_cross(hidden), slot_kv))
+            hidden = hidden + self.dropout(cross.attend_folded(normed, slot_kv))
         else:
-            queries = cross.split_heads(cross.project_q(self.norm_cross(hidden)))
+            queries = cross.split_heads(cross.project_q(normed))
             hidden = hidden + self.dropout(cross.attend(queries, *slot_kv, causal=False))
         # MLP
         return hidden + self.dropout(self.mlp(self.norm_mlp(hidden)))
