@@ -9,6 +9,8 @@ training). Per-image time of decoding from slots (slot encoding excluded) and fr
   still-masked rows only);
 - MOGENT-flat-sampler: MOGENT with a one-level inverse CDF (softmax → cumsum over all V codes → searchsorted), the
   "before" of the two-level sampler;
+- MOGENT-allocating-sampler: MOGENT with the two-level sampler allocating a second full-width buffer per step
+  instead of writing into its fp32 copy of bf16 logits, the "before" of that (fp32 logits: the same code);
 - MOGENT-naive: the same decoding without those optimisations (head on all L positions, slot K/V every step,
   Gumbel-max sampling over the whole vocabulary), the "before" of each optimisation;
 - SLATE-KV: autoregressive, KV cache (our default); SLATE-uncached: the official SLATE loop (whole prefix every step).
@@ -46,7 +48,7 @@ from mogent_hf import (
     pipeline_for_model,
     scheduling_maskgit,
 )
-from mogent_hf.modules.masking import uniform
+from mogent_hf.modules.masking import sample_tokens, uniform
 from mogent_hf.modules.transformer import gather_rows
 from mogent_hf.visualization import line_plot
 
@@ -56,6 +58,7 @@ MODES = (
     "mogent_unfolded_slots",
     "mogent_full_last_block",
     "mogent_flat_sampler",
+    "mogent_allocating_sampler",
     "mogent_naive",
     "slate_kv",
     "slate_uncached",
@@ -155,10 +158,16 @@ def flat_inverse_cdf(logits, temperature=1.0, top_k=None, generator=None):
     return tokens, log_probs.gather(-1, tokens[..., None]).squeeze(-1)
 
 
+def allocating_sampler(logits, temperature=1.0, top_k=None, generator=None):
+    """`sample_tokens` as it was before it wrote into its own fp32 copy of the logits: handed a copy that it may not
+    write to, it allocates one more full-width (M, V) buffer per step (for bf16 logits; the same tokens)."""
+    return sample_tokens(logits.float(), temperature, top_k, generator)
+
+
 @contextlib.contextmanager
-def flat_sampler():
-    """Within the block, the MaskGIT scheduler samples with `flat_inverse_cdf`."""
-    with mock.patch.object(scheduling_maskgit, "sample_tokens", flat_inverse_cdf):
+def sampler_replaced(sampler):
+    """Within the block, the MaskGIT scheduler samples with `sampler`."""
+    with mock.patch.object(scheduling_maskgit, "sample_tokens", sampler):
         yield
 
 
@@ -166,7 +175,8 @@ def flat_sampler():
 BEFORE_OPTIMISATION = {
     "mogent_full_last_block": lambda pipe: last_block_on_all_rows(pipe.model.decoder),
     "mogent_unfolded_slots": lambda pipe: unfolded_slot_attention(pipe.model),
-    "mogent_flat_sampler": lambda pipe: flat_sampler(),
+    "mogent_flat_sampler": lambda pipe: sampler_replaced(flat_inverse_cdf),
+    "mogent_allocating_sampler": lambda pipe: sampler_replaced(allocating_sampler),
 }
 
 

@@ -107,11 +107,28 @@ def test_folded_slot_attention_gives_the_logits_of_slot_keys_values(config_cls, 
     tokens = torch.randint(0, model.config.vocab_size, (2, model.config.num_tokens), generator=generator)
     reference = model.token_logits(tokens, slot_kv=model.slot_kv(slots))
     torch.testing.assert_close(model.token_logits(tokens, slot_kv=folded), reference, atol=1e-5, rtol=1e-5)
+    for image in (slice(0, 1), slice(1, 2)):  # one image takes the 2-D matmul path: the numbers of its batch row
+        alone = model.token_logits(tokens[image], slot_kv=model.fold_slot_attention(slots[image]))
+        torch.testing.assert_close(alone, reference[image], atol=1e-5, rtol=1e-5)
     model.to(torch.bfloat16)
     bf16 = model.token_logits(tokens, slot_kv=model.fold_slot_attention(slots.bfloat16()))
     assert (bf16.float() - reference).abs().max() < 0.05 * reference.abs().max()
     with pytest.raises(ValueError, match="slots"):
         model.fold_slot_attention(slots[..., :-1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_dvae_decodes_tokens_as_their_one_hot_codes(dtype):
+    from mogent_hf.modules.dvae import DVAE
+
+    torch.manual_seed(0)
+    dvae = DVAE(vocab_size=40, hidden_size=16).to(dtype).eval()
+    tokens = torch.randint(0, 40, (2, 4, 5))
+    one_hot = torch.nn.functional.one_hot(tokens, 40).permute(0, 3, 1, 2).to(dtype)  # (B,V,h,w)
+    with torch.no_grad():
+        looked_up = dvae.decode_tokens(tokens)
+        assert looked_up.shape == (2, 3, 16, 20)
+        assert torch.equal(looked_up, dvae.decode_codes(one_hot))  # the weight column is the 1x1 conv of a one-hot
 
 
 def test_folded_cross_attention_drops_attention_weights_in_training():

@@ -230,10 +230,11 @@ def test_optimised_maskgit_decoding_equals_the_unoptimised_loop(mogent_pipe):
 
     sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from generation import (
+        allocating_sampler,
         flat_inverse_cdf,
-        flat_sampler,
         last_block_on_all_rows,
         naive_maskgit_tokens,
+        sampler_replaced,
         unfolded_slot_attention,
     )
 
@@ -250,21 +251,26 @@ def test_optimised_maskgit_decoding_equals_the_unoptimised_loop(mogent_pipe):
     with unfolded_slot_attention(mogent_pipe.model):  # the benchmark's "before" of folding the slots
         with_slot_kv = mogent_pipe(slots=slots, num_inference_steps=6, temperature=0.0, output_type="pt").tokens
     assert torch.equal(with_slot_kv, optimised) and "fold_slot_attention" not in vars(mogent_pipe.model)
-    sampled = mogent_pipe(
-        slots=slots, num_inference_steps=6, temperature=1.0, generator=torch.Generator().manual_seed(1)
-    ).tokens
-    with flat_sampler():  # the benchmark's "before" of the two-level sampler: the same draws, the same tokens
-        from mogent_hf import scheduling_maskgit
+    from mogent_hf import scheduling_maskgit
 
-        assert scheduling_maskgit.sample_tokens is flat_inverse_cdf
-        flat = mogent_pipe(
+    def decode_sampled(slots):
+        return mogent_pipe(
             slots=slots, num_inference_steps=6, temperature=1.0, generator=torch.Generator().manual_seed(1)
         ).tokens
-    assert torch.equal(flat, sampled)
+
+    sampled = decode_sampled(slots)
+    with sampler_replaced(flat_inverse_cdf):  # the benchmark's "before" of the two-level sampler
+        assert scheduling_maskgit.sample_tokens is flat_inverse_cdf
+        flat = decode_sampled(slots)
+    assert torch.equal(flat, sampled) and scheduling_maskgit.sample_tokens is not flat_inverse_cdf
     mogent_pipe.to(dtype=torch.bfloat16)
     try:
         bf16 = mogent_pipe(slots=slots.bfloat16(), num_inference_steps=6, temperature=0.0, output_type="pt").tokens
         naive_bf16 = naive_maskgit_tokens(mogent_pipe, slots.bfloat16(), 6, generator=None, greedy=True)
+        sampled_bf16 = decode_sampled(slots.bfloat16())
+        with sampler_replaced(allocating_sampler):  # the "before" of sampling in place in the fp32 copy
+            allocating_bf16 = decode_sampled(slots.bfloat16())
     finally:
         mogent_pipe.to(dtype=torch.float32)
     assert (bf16 == naive_bf16).float().mean() > 0.9
+    assert torch.equal(allocating_bf16, sampled_bf16)

@@ -94,6 +94,26 @@ def test_two_level_sampler_draws_the_tokens_of_a_flat_inverse_cdf(num_codes):
     torch.testing.assert_close(log_probs, (logits / 0.7).log_softmax(-1).gather(-1, tokens[..., None])[..., 0])
 
 
+@pytest.mark.parametrize("temperature, top_k", [(1.0, None), (0.7, None), (1.0, 5), (0.0, None)])
+def test_sampler_samples_low_precision_logits_as_their_fp32_copy_and_never_writes_to_them(temperature, top_k):
+    # bf16/fp16 logits: the sampler works in place in its own fp32 copy; fp32 logits are the caller's, left alone
+    logits = torch.randn(2, 300, 256, generator=torch.Generator().manual_seed(3)) * 3
+    for low in (logits.bfloat16(), logits.half()):
+        before = low.clone()
+        reference = sample_tokens(low.float(), temperature, top_k, torch.Generator().manual_seed(1))
+        sampled = sample_tokens(low, temperature, top_k, torch.Generator().manual_seed(1))
+        assert torch.equal(sampled[0], reference[0]) and torch.equal(sampled[1], reference[1])
+        assert torch.equal(low, before)
+    before = logits.clone()
+    tokens, log_probs = sample_tokens(logits, temperature, top_k, torch.Generator().manual_seed(1))
+    assert torch.equal(logits, before)
+    scaled = logits / temperature if temperature else logits
+    if top_k is not None:
+        scaled = scaled.masked_fill(scaled < scaled.topk(top_k, dim=-1).values[..., -1:], float("-inf"))
+    expected = scaled.log_softmax(-1).gather(-1, tokens[..., None])[..., 0]
+    torch.testing.assert_close(log_probs, expected)
+
+
 def test_sampler_never_draws_a_code_without_probability():
     logits = torch.full((20000, 64), float("-inf"))
     logits[:, [0, 9, 63]] = torch.tensor([-30.0, 0.0, 1.0])  # code 0: ~1e-13, below float32 rounding of the CDF

@@ -91,19 +91,23 @@ def sample_tokens(
     top-k-filtered distribution (for temperature 0: of the plain softmax). A list of generators gives one per row of
     the leading dimension.
     """
-    logits = logits.float()
+    scaled = logits.float()  # a fresh copy, except for fp32 logits (the same tensor, never written to)
+    owned = scaled is not logits
     if top_k is not None:
         if top_k < 1:
             raise ValueError(f"`top_k` must be >= 1 or None, got {top_k}")
-        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
+        kth = scaled.topk(min(top_k, scaled.shape[-1]), dim=-1).values[..., -1:]
+        scaled, owned = scaled.masked_fill(scaled < kth, float("-inf")), True
     if temperature == 0:
-        tokens = logits.argmax(dim=-1)
-        log_probs = logits.gather(-1, tokens[..., None]).squeeze(-1) - logits.logsumexp(dim=-1)
+        tokens = scaled.argmax(dim=-1)
+        log_probs = scaled.gather(-1, tokens[..., None]).squeeze(-1) - scaled.logsumexp(dim=-1)
         return tokens, log_probs
-    scaled = logits / temperature if temperature != 1 else logits
+    if temperature != 1:
+        scaled, owned = (scaled.div_(temperature) if owned else scaled / temperature), True
     top = scaled.amax(dim=-1, keepdim=True)
-    weights = (scaled - top).exp_()  # unnormalised probabilities (..., V)
+    # Unnormalised probabilities (..., V), in place where the buffer is ours: each full-width (M, V) buffer that
+    # is allocated costs page faults, several times the arithmetic (4.5x the whole sampler on bf16 logits).
+    weights = (scaled.sub_(top) if owned else scaled - top).exp_()
     *lead, num_codes = weights.shape
     block = 1 << (num_codes.bit_length() // 2)
     block = block if num_codes % block == 0 else num_codes
@@ -118,5 +122,8 @@ def sample_tokens(
     inner_cdf = blocks.gather(-2, chosen[..., None].expand(*lead, 1, block)).squeeze(-2).cumsum(dim=-1)
     inner = torch.searchsorted(inner_cdf, torch.minimum(remainder, _below(inner_cdf[..., -1:])), right=True)
     tokens = (chosen * block + inner).squeeze(-1)
-    log_probs = scaled.gather(-1, tokens[..., None]).squeeze(-1) - top.squeeze(-1) - total.squeeze(-1).log()
+    picked = logits.gather(-1, tokens[..., None]).squeeze(-1).float()  # the sampled codes' logits, as `scaled` had
+    if temperature != 1:
+        picked = picked / temperature
+    log_probs = picked - top.squeeze(-1) - total.squeeze(-1).log()
     return tokens, log_probs
