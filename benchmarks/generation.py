@@ -16,8 +16,10 @@ training). Per-image time of decoding from slots (slot encoding excluded) and fr
 - SLATE-KV: autoregressive, KV cache (our default); SLATE-uncached: the official SLATE loop (whole prefix every step).
 
 fp32 and bf16 weights; batch 1 and 32; the 3dshapes model at 32–128 px (Figure 2) and both presets at their own
-size (Table 1); CPU, and CUDA when present. Median of repeats after a warm-up, min–max shown. Slow cases (uncached
-SLATE at large sizes) run fewer repeats, never extrapolated; cases beyond --max_case_seconds are skipped and listed.
+size (Table 1); CPU, and CUDA when present. Each case (and precision) runs in a fresh process: after uncached
+SLATE at 128 px, the same process decodes MOGENT ~25% slower. Median of repeats after a warm-up, min–max shown.
+Slow cases (uncached SLATE at large sizes) run fewer repeats, never extrapolated; cases beyond --max_case_seconds
+are skipped and listed.
 Also measured: the fp32/bf16 matmul peak of this machine, MOGENT's achieved FLOP rate, and the FLOPs per image
 of each decoder (torch's FlopCounterMode), whose ratio is what the time ratio would be at equal efficiency.
 
@@ -30,9 +32,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing
 import platform
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from unittest import mock
 
@@ -53,6 +57,7 @@ from mogent_hf.modules.transformer import gather_rows
 from mogent_hf.visualization import line_plot
 
 RESULTS = Path(__file__).parent / "results"
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 MODES = (
     "mogent",
     "mogent_unfolded_slots",
@@ -280,6 +285,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--include_encoding", action=argparse.BooleanOptionalAction, default=True,
                         help="also time image → slots → image (batch 1, 64 and 128 px)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="smoke run: 32 px, batch 1, 1 repeat")
+    parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure each case and precision in a fresh process (default)")  # fmt: skip
     parser.add_argument(
         "--output", default=None, help="JSON path (default benchmarks/results/generation_<device>.json)"
     )
@@ -287,55 +294,67 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.resolutions, args.batch_sizes, args.repeats = [32], [1], 1
     device = torch.device(args.device)
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
-    peaks = {name: matmul_peak(dtypes[name], device) for name in args.precisions}
+    peaks = {name: matmul_peak(DTYPES[name], device) for name in args.precisions}
     print(f"device: {device_name(device)}; matmul peak " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
     RESULTS.mkdir(exist_ok=True)
     name = f"generation_{device.type}{'_quick' if args.quick else ''}"
     output = Path(args.output) if args.output else RESULTS / f"{name}.json"
     rows = []
+    settings = {key: getattr(args, key) for key in ("device", "modes", "repeats", "max_case_seconds",
+                                                    "include_encoding")}  # fmt: skip
     for case in cases(args) if not args.quick else cases(args)[:1]:
         for precision in args.precisions:
-            pipes = {kind: make_pipeline(kind, case["preset"], case["resolution"], dtypes[precision], device)
-                     for kind in ("mogent", "slate")}  # fmt: skip
-            generator = torch.Generator().manual_seed(0)
-            images = torch.rand(case["batch"], 3, case["resolution"], case["resolution"], generator=generator)
-            images = images.to(device, dtypes[precision])
-            for mode in args.modes:
-                if mode == "slate_uncached" and case["batch"] > 1 and case["resolution"] > 64:
-                    # tens of minutes per call (measured batch-1 time × batch): listed as not measured
-                    rows.append({**case, "precision": precision, "mode": mode, "encoding": "excluded",
-                                 "seconds": None, "per_image": None, "skipped": "batch > 1 above 64 px"})  # fmt: skip
-                    continue
-                pipe = pipes["mogent" if mode.startswith("mogent") else "slate"]
-                slots = pipe.model.encode(images, generator=torch.Generator(device).manual_seed(0)).slots
-                sources = [("excluded", None)]
-                if args.include_encoding and case["batch"] == 1 and case["resolution"] in (64, 128) and (
-                        precision == "fp32"):  # fmt: skip
-                    sources.append(("included", images))  # Table 1's sizes
-                for encoding, source_images in sources:
-                    times = measure(decode_call(mode, pipe, slots, source_images), device, args.repeats,
-                                    args.max_case_seconds)  # fmt: skip
-                    row = {**case, "precision": precision, "mode": mode, "encoding": encoding,
-                           "seconds": times, "per_image": None if times is None else
-                           [t / case["batch"] for t in times]}  # fmt: skip
-                    if times is None:
-                        row["skipped"] = "warm-up over --max_case_seconds"
-                    counted = mode in ("mogent", "slate_kv") or (mode == "slate_uncached" and case["batch"] == 1)
-                    if counted and encoding == "excluded" and times is not None:
-                        flops = decoding_flops(mode, pipe, slots)
-                        row["gflop_per_image"] = flops / case["batch"] / 1e9
-                        row["gflops_per_second"] = flops / statistics.median(times) / 1e9
-                        row["fraction_of_peak"] = row["gflops_per_second"] / peaks[precision]
-                    rows.append(row)
-                    print(format_row(row), flush=True)
-            del pipes
+            if args.isolate:  # a fresh process, so that no earlier case's state slows this one
+                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                    rows += pool.submit(measure_case, case, precision, peaks, settings).result()
+            else:
+                rows += measure_case(case, precision, peaks, settings)
             result = write_results(output, device, peaks, rows)  # after every case: a run cut short keeps them
     print_tables(result)
     if not args.quick:
         draw_figure2(rows, output.with_suffix(".png"))
     print(f"wrote {output}")
     return result
+
+
+def measure_case(case: dict, precision: str, peaks: dict, settings: dict) -> list[dict]:
+    """Times every mode of one case at one precision; prints and returns its rows."""
+    device, dtype = torch.device(settings["device"]), DTYPES[precision]
+    pipes = {kind: make_pipeline(kind, case["preset"], case["resolution"], dtype, device)
+             for kind in ("mogent", "slate")}  # fmt: skip
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(case["batch"], 3, case["resolution"], case["resolution"], generator=generator)
+    images = images.to(device, dtype)
+    rows = []
+    for mode in settings["modes"]:
+        if mode == "slate_uncached" and case["batch"] > 1 and case["resolution"] > 64:
+            # tens of minutes per call (measured batch-1 time × batch): listed as not measured
+            rows.append({**case, "precision": precision, "mode": mode, "encoding": "excluded",
+                         "seconds": None, "per_image": None, "skipped": "batch > 1 above 64 px"})  # fmt: skip
+            continue
+        pipe = pipes["mogent" if mode.startswith("mogent") else "slate"]
+        slots = pipe.model.encode(images, generator=torch.Generator(device).manual_seed(0)).slots
+        sources = [("excluded", None)]
+        if settings["include_encoding"] and case["batch"] == 1 and case["resolution"] in (64, 128) and (
+                precision == "fp32"):  # fmt: skip
+            sources.append(("included", images))  # Table 1's sizes
+        for encoding, source_images in sources:
+            times = measure(decode_call(mode, pipe, slots, source_images), device, settings["repeats"],
+                            settings["max_case_seconds"])  # fmt: skip
+            row = {**case, "precision": precision, "mode": mode, "encoding": encoding,
+                   "seconds": times, "per_image": None if times is None else
+                   [t / case["batch"] for t in times]}  # fmt: skip
+            if times is None:
+                row["skipped"] = "warm-up over --max_case_seconds"
+            counted = mode in ("mogent", "slate_kv") or (mode == "slate_uncached" and case["batch"] == 1)
+            if counted and encoding == "excluded" and times is not None:
+                flops = decoding_flops(mode, pipe, slots)
+                row["gflop_per_image"] = flops / case["batch"] / 1e9
+                row["gflops_per_second"] = flops / statistics.median(times) / 1e9
+                row["fraction_of_peak"] = row["gflops_per_second"] / peaks[precision]
+            rows.append(row)
+            print(format_row(row), flush=True)
+    return rows
 
 
 def write_results(output: Path, device: torch.device, peaks: dict, rows: list[dict]) -> dict:
