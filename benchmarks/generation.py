@@ -23,7 +23,7 @@ are skipped and listed.
 Also measured: the fp32/bf16 matmul peak of this machine, MOGENT's achieved FLOP rate, and the FLOPs per image
 of each decoder (torch's FlopCounterMode), whose ratio is what the time ratio would be at equal efficiency.
 
-    python benchmarks/generation.py                   # everything (≈ 25 min on our 2-core CPU)
+    python benchmarks/generation.py                   # everything (≈ 60 min on our 2-core CPU)
     python benchmarks/generation.py --quick           # tiny smoke run
 """
 
