@@ -300,15 +300,13 @@ def main(argv: list[str] | None = None) -> dict:
     name = f"generation_{device.type}{'_quick' if args.quick else ''}"
     output = Path(args.output) if args.output else RESULTS / f"{name}.json"
     rows = []
-    settings = {key: getattr(args, key) for key in ("device", "modes", "repeats", "max_case_seconds",
-                                                    "include_encoding")}  # fmt: skip
     for case in cases(args) if not args.quick else cases(args)[:1]:
         for precision in args.precisions:
             if args.isolate:  # a fresh process, so that no earlier case's state slows this one
                 with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                    rows += pool.submit(measure_case, case, precision, peaks, settings).result()
+                    rows += pool.submit(measure_case, case, precision, peaks, args).result()
             else:
-                rows += measure_case(case, precision, peaks, settings)
+                rows += measure_case(case, precision, peaks, args)
             result = write_results(output, device, peaks, rows)  # after every case: a run cut short keeps them
     print_tables(result)
     if not args.quick:
@@ -317,16 +315,16 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
-def measure_case(case: dict, precision: str, peaks: dict, settings: dict) -> list[dict]:
-    """Times every mode of one case at one precision; prints and returns its rows."""
-    device, dtype = torch.device(settings["device"]), DTYPES[precision]
+def measure_case(case: dict, precision: str, peaks: dict, args: argparse.Namespace) -> list[dict]:
+    """Times every mode of one case at one precision (options from `main`'s `args`); prints and returns its rows."""
+    device, dtype = torch.device(args.device), DTYPES[precision]
     pipes = {kind: make_pipeline(kind, case["preset"], case["resolution"], dtype, device)
              for kind in ("mogent", "slate")}  # fmt: skip
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(case["batch"], 3, case["resolution"], case["resolution"], generator=generator)
     images = images.to(device, dtype)
     rows = []
-    for mode in settings["modes"]:
+    for mode in args.modes:
         if mode == "slate_uncached" and case["batch"] > 1 and case["resolution"] > 64:
             # tens of minutes per call (measured batch-1 time × batch): listed as not measured
             rows.append({**case, "precision": precision, "mode": mode, "encoding": "excluded",
@@ -335,12 +333,12 @@ def measure_case(case: dict, precision: str, peaks: dict, settings: dict) -> lis
         pipe = pipes["mogent" if mode.startswith("mogent") else "slate"]
         slots = pipe.model.encode(images, generator=torch.Generator(device).manual_seed(0)).slots
         sources = [("excluded", None)]
-        if settings["include_encoding"] and case["batch"] == 1 and case["resolution"] in (64, 128) and (
+        if args.include_encoding and case["batch"] == 1 and case["resolution"] in (64, 128) and (
                 precision == "fp32"):  # fmt: skip
             sources.append(("included", images))  # Table 1's sizes
         for encoding, source_images in sources:
-            times = measure(decode_call(mode, pipe, slots, source_images), device, settings["repeats"],
-                            settings["max_case_seconds"])  # fmt: skip
+            times = measure(decode_call(mode, pipe, slots, source_images), device, args.repeats,
+                            args.max_case_seconds)  # fmt: skip
             row = {**case, "precision": precision, "mode": mode, "encoding": encoding,
                    "seconds": times, "per_image": None if times is None else
                    [t / case["batch"] for t in times]}  # fmt: skip
