@@ -263,10 +263,12 @@ def decoding_flops(mode: str, pipe, slots: torch.Tensor) -> int:
 
 
 def cases(args) -> list[dict]:
-    """(preset, resolution, batch) combinations: Figure 2 (3dshapes model, 32–128 px, batch 1) and Table 1."""
-    found = [dict(figure="figure2", preset="3dshapes", resolution=r, batch=1) for r in args.resolutions]
+    """(preset, resolution, batch) combinations of `args.presets`: Figure 2 (3dshapes model, 32–128 px, batch 1)
+    and Table 1."""
+    sweep = args.resolutions if "3dshapes" in args.presets else []
+    found = [dict(figure="figure2", preset="3dshapes", resolution=r, batch=1) for r in sweep]
     for preset, resolution in (("3dshapes", 64), ("clevr", 128)):
-        for batch in args.batch_sizes:
+        for batch in args.batch_sizes if preset in args.presets else []:
             if not (preset == "3dshapes" and batch == 1):  # already in the Figure-2 sweep
                 found.append(dict(figure="table1", preset=preset, resolution=resolution, batch=batch))
     return found
@@ -277,6 +279,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--resolutions", type=int, nargs="+", default=[32, 48, 64, 96, 128])
     parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--presets", nargs="+", choices=("3dshapes", "clevr"), default=["3dshapes", "clevr"],
+                        help="the models to time (3dshapes: the Figure-2 sweep and its Table-1 rows)")  # fmt: skip
     parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"])
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--repeats", type=int, default=3)

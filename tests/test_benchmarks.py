@@ -45,3 +45,19 @@ def test_attention_benchmark_splits_the_decode_time_and_times_sdpa_per_head_size
         ("float32", 8), ("float32", 16), ("bfloat16", 8), ("bfloat16", 16)]  # fmt: skip
     assert all(row["ms"] > 0 and row["share_of_matmul_peak"] > 0 for row in result["sdpa"])
     assert (tmp_path / "attention.json").exists() and "SDPA alone, 16 queries" in capsys.readouterr().out
+
+
+def test_generation_cases_follow_the_chosen_presets():
+    from argparse import Namespace
+
+    from generation import cases
+
+    def chosen(presets):
+        found = cases(Namespace(resolutions=[32, 64], batch_sizes=[1, 32], presets=presets))
+        return [(case["figure"], case["preset"], case["resolution"], case["batch"]) for case in found]
+
+    assert chosen(["clevr"]) == [("table1", "clevr", 128, 1), ("table1", "clevr", 128, 32)]
+    assert chosen(["3dshapes", "clevr"]) == [
+        ("figure2", "3dshapes", 32, 1), ("figure2", "3dshapes", 64, 1), ("table1", "3dshapes", 64, 32),
+        ("table1", "clevr", 128, 1), ("table1", "clevr", 128, 32)]  # fmt: skip
+    assert chosen(["3dshapes"]) == chosen(["3dshapes", "clevr"])[:3]
