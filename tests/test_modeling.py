@@ -131,6 +131,29 @@ def test_dvae_decodes_tokens_as_their_one_hot_codes(dtype):
         assert torch.equal(looked_up, dvae.decode_codes(one_hot))  # the weight column is the 1x1 conv of a one-hot
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_dvae_relaxed_codes_are_a_gumbel_softmax_sample(dtype):
+    """Soft one-hots in the input's dtype whose argmax is distributed as softmax(log_probs) (the Gumbel-max trick,
+    as `F.gumbel_softmax`), with gradients, and whose noise has the Gumbel mean (Euler's γ) and variance (π²/6)."""
+    from mogent_hf.modules import gumbel_noise
+    from mogent_hf.modules.dvae import DVAE
+
+    dvae = DVAE(vocab_size=4, hidden_size=8)
+    probs = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    log_probs = probs.log()[None, :, None, None].expand(1, 4, 100, 100).to(dtype).requires_grad_()
+    torch.manual_seed(0)
+    codes = dvae.relaxed_codes(log_probs, tau=0.5)
+    assert codes.shape == log_probs.shape and codes.dtype == dtype
+    assert torch.allclose(codes.float().sum(dim=1), torch.ones(1, 100, 100), atol=1e-2)
+    frequencies = torch.bincount(codes.argmax(dim=1).flatten(), minlength=4) / 10_000
+    assert torch.allclose(frequencies, probs, atol=0.015)  # 10,000 draws: standard error ≤ 0.005
+    codes[:, 0].sum().backward()
+    assert log_probs.grad is not None and log_probs.grad.abs().sum() > 0
+    noise = gumbel_noise((100_000,), torch.Generator().manual_seed(0))
+    assert noise.mean().item() == pytest.approx(0.5772, abs=0.01) and noise.var().item() == pytest.approx(
+        math.pi**2 / 6, abs=0.03)  # fmt: skip
+
+
 def test_folded_cross_attention_drops_attention_weights_in_training():
     from mogent_hf.modules.transformer import MultiHeadAttention
 

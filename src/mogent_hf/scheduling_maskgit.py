@@ -17,7 +17,7 @@ from diffusers import ConfigMixin, SchedulerMixin  # noqa: F401  (diffusers' loa
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 
-from .modules.masking import mask_schedule, sample_tokens, uniform
+from .modules.masking import gumbel_noise, mask_schedule, sample_tokens
 
 
 @dataclass
@@ -43,11 +43,6 @@ def remask_lowest_confidence(confidence: torch.Tensor, num_to_mask: torch.Tensor
     lowest-confidence positions of each row (ties broken by position)."""
     ranks = confidence.argsort(dim=1, stable=True).argsort(dim=1)
     return ranks < num_to_mask[:, None].to(ranks.device)
-
-
-def gumbel_noise(shape: tuple[int, ...], generator, device) -> torch.Tensor:
-    """Standard Gumbel noise −log(−log U)."""
-    return -torch.log(-torch.log(uniform(shape, generator, device).clamp(1e-20, 1.0 - 1e-7)))
 
 
 class MaskGITScheduler(SchedulerMixin, ConfigMixin):

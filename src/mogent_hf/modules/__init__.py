@@ -2,7 +2,7 @@
 
 from .dvae import DVAE
 from .feature_encoder import ConvFeatureEncoder
-from .masking import gaussian, mask_schedule, num_masked_tokens, random_token_mask, sample_tokens, uniform
+from .masking import gaussian, gumbel_noise, mask_schedule, num_masked_tokens, random_token_mask, sample_tokens, uniform
 from .mixture_decoder import SlotMixtureTokenDecoder
 from .slot_attention import SlotAttention, SlotEncoder
 from .transformer import FoldedSlotAttention, KVCache, TransformerDecoder
@@ -17,6 +17,7 @@ __all__ = [
     "SlotMixtureTokenDecoder",
     "TransformerDecoder",
     "gaussian",
+    "gumbel_noise",
     "mask_schedule",
     "num_masked_tokens",
     "random_token_mask",

