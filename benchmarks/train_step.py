@@ -1,7 +1,8 @@
 """Training-step time (forward + backward + Adam step), MOGENT vs SLATE, as the paper's Table 1: the paper's batch
 size (50 on 3D Shapes, 64 on CLEVR) and a CPU-sized one, fp32 and bf16 autocast, with the preset's dropout and
 without it (dropout in attention makes SDPA fall back from the fused kernel to the plain one on CPU); peak memory
-(CUDA max allocated, or the process's peak RSS on CPU) and parameter counts.
+(CUDA max allocated, or the peak RSS of the row's own process on CPU) and parameter counts. Each row runs in a fresh
+process, so that its peak memory is its own and no earlier row's allocations slow it.
 
     python benchmarks/train_step.py            # both presets (≈ 5 min on our 2-core CPU)
     python benchmarks/train_step.py --quick    # tiny smoke run
@@ -11,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import resource
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
+from generation import device_name, matmul_peak
 
 from mogent_hf import MOGENTConfig, MOGENTModel, SLATEConfig, SLATEModel
 
@@ -29,7 +33,8 @@ PAPER = {
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    """CUDA: max allocated since the row's reset. CPU: the process's peak RSS so far (monotone over the rows)."""
+    """CUDA: max allocated since the row's reset. CPU: the process's peak RSS so far (the row's own when the row runs
+    in a fresh process; includes the ~0.4 GB of the imported libraries)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
@@ -79,10 +84,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--paper_batch", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the paper's batch size (64 for clevr: ~1 min per step here)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="tiny preset, batch 2, 1 repeat")
+    parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=True,
+                        help="time each row in a fresh process (default)")  # fmt: skip
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     presets = ["tiny"] if args.quick else args.presets
+    peaks = {name: matmul_peak(dtype, device) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    print(f"device: {device_name(device)}; matmul peak " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
     rows = []
     for preset in presets:
         paper_batch = MOGENTConfig.from_preset(preset).train_batch_size
@@ -91,8 +100,13 @@ def main(argv: list[str] | None = None) -> dict:
             for precision in ("fp32", "bf16"):
                 for dropout in (True, False):
                     for model_type in MODELS:
-                        row = time_steps(model_type, preset, batch, precision, dropout, device,
-                                         1 if args.quick else args.repeats)  # fmt: skip
+                        options = (model_type, preset, batch, precision, dropout, device,
+                                   1 if args.quick else args.repeats)  # fmt: skip
+                        if args.isolate:
+                            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                                row = pool.submit(time_steps, *options).result()
+                        else:
+                            row = time_steps(*options)
                         rows.append(row)
                         print(f"{preset:8s} B{batch:<3d} {precision} dropout={'on ' if dropout else 'off'} "
                               f"{model_type:6s} {1000 * row['median_s']:8.1f} ms/step  {row['parameters']:>10,d} "
@@ -107,8 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"| {row['preset']} | {row['batch']} | {row['precision']} | {'on' if row['dropout'] else 'off'} | "
               f"{1000 * row['median_s']:.0f} | {1000 * slate['median_s']:.0f} | "
               f"{slate['median_s'] / row['median_s']:.2f}× |")  # fmt: skip
-    result = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(), "paper": PAPER,
-              "rows": rows}  # fmt: skip
+    result = {"device": device_name(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "peaks_gflops": peaks, "isolated_rows": args.isolate, "paper": PAPER, "rows": rows}  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     name = f"train_step_{device.type}_{'_'.join(presets)}{'_quick' if args.quick else ''}"
     output = Path(args.output) if args.output else RESULTS / f"{name}.json"
