@@ -61,3 +61,18 @@ def test_generation_cases_follow_the_chosen_presets():
         ("figure2", "3dshapes", 32, 1), ("figure2", "3dshapes", 64, 1), ("table1", "3dshapes", 64, 32),
         ("table1", "clevr", 128, 1), ("table1", "clevr", 128, 32)]  # fmt: skip
     assert chosen(["3dshapes"]) == chosen(["3dshapes", "clevr"])[:3]
+
+
+def test_gumbel_noise_benchmark_times_both_noises_alone_and_in_train_steps(tmp_path):
+    from unittest import mock
+
+    import gumbel_noise
+    import torch.nn.functional as F
+
+    with mock.patch.object(F, "gumbel_softmax", wraps=F.gumbel_softmax) as before:
+        result = gumbel_noise.main(["--quick", "--output", str(tmp_path / "gumbel.json")])
+    assert [row["what"] for row in result["rows"]] == ["noise alone", "mogent train step", "slate train step"]
+    assert before.call_count == 4  # the "before" steps of both models: one warm-up and one timed call each
+    for row in result["rows"]:
+        assert len(row["seconds"]["before"]) == len(row["seconds"]["after"]) == 1 and row["speedup"] > 0
+    assert (tmp_path / "gumbel.json").exists()
