@@ -7,6 +7,10 @@
 # JSON/PNG into benchmarks/results/ and commit them. generation.py rewrites its JSON after every case, so a run cut
 # short by the time limit still brings back what it measured. Extra arguments go to both benchmarks, e.g.
 # `bash benchmarks/gpu/run.sh --quick --device cpu` as a smoke test here.
+# Both benchmarks run with --no-isolate here: a fresh process per case costs its imports (and CUDA start-up) each
+# time (≈ 7 s on our CPU: train_step --quick took 125 s isolated, 12 s not), ×16 cases of generation and ×32 rows of
+# train_step, out of the device's 15 minutes; the state effect that isolation guards against was seen in the CPU
+# heap (after uncached SLATE at 128 px), and CUDA peak memory is reset per row anyway. Pass --isolate to override.
 set -uo pipefail
 OUT="${OUT:-/tmp/mogent_gpu_results}"
 mkdir -p "$OUT"
@@ -24,8 +28,8 @@ torch.cuda.is_available(), 'transformers', transformers.__version__, 'diffusers'
 'mogent_hf from', mogent_hf.__file__)"
 } >"$OUT/setup.log" 2>&1 || { cat "$OUT/setup.log"; exit 1; }
 cat "$OUT/setup.log"
-timeout 330 python3 benchmarks/generation.py --output "$OUT/generation_cuda.json" "$@" 2>&1 | tee "$OUT/generation_cuda.log"
+timeout 330 python3 benchmarks/generation.py --no-isolate --output "$OUT/generation_cuda.json" "$@" 2>&1 | tee "$OUT/generation_cuda.log"
 echo "generation: exit ${PIPESTATUS[0]} after $(($(date +%s) - start)) s"
-timeout 150 python3 benchmarks/train_step.py --output "$OUT/train_step_cuda.json" "$@" 2>&1 | tee "$OUT/train_step_cuda.log"
+timeout 150 python3 benchmarks/train_step.py --no-isolate --output "$OUT/train_step_cuda.json" "$@" 2>&1 | tee "$OUT/train_step_cuda.log"
 echo "train_step: exit ${PIPESTATUS[0]} after $(($(date +%s) - start)) s"
 ls -la "$OUT"
