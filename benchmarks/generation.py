@@ -37,6 +37,7 @@ import platform
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from unittest import mock
 
@@ -211,6 +212,15 @@ def decode_call(mode: str, pipe, slots: torch.Tensor, images: torch.Tensor | Non
     return lambda: pipe(**source, use_cache=mode == "slate_kv", output_type="pt")
 
 
+def in_fresh_process(function, *args):
+    """`function(*args)` in a fresh (spawned) process; None when that process dies, e.g. killed for memory."""
+    try:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return pool.submit(function, *args).result()
+    except BrokenProcessPool:
+        return None
+
+
 def measure(fn, device: torch.device, repeats: int, max_seconds: float) -> list[float] | None:
     """Seconds per call: a warm-up, then `repeats` timed calls (one when the warm-up alone took > max_seconds/4,
     none — None — when it took longer than max_seconds)."""
@@ -307,8 +317,10 @@ def main(argv: list[str] | None = None) -> dict:
     for case in cases(args) if not args.quick else cases(args)[:1]:
         for precision in args.precisions:
             if args.isolate:  # a fresh process, so that no earlier case's state slows this one
-                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                    rows += pool.submit(measure_case, case, precision, peaks, args).result()
+                measured = in_fresh_process(measure_case, case, precision, peaks, args)
+                if measured is None:
+                    print(f"{case} {precision}: the case's process died (out of memory?); going on", flush=True)
+                rows += measured or []
             else:
                 rows += measure_case(case, precision, peaks, args)
             result = write_results(output, device, peaks, rows)  # after every case: a run cut short keeps them

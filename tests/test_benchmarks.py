@@ -76,3 +76,14 @@ def test_gumbel_noise_benchmark_times_both_noises_alone_and_in_train_steps(tmp_p
     for row in result["rows"]:
         assert len(row["seconds"]["before"]) == len(row["seconds"]["after"]) == 1 and row["speedup"] > 0
     assert (tmp_path / "gumbel.json").exists()
+
+
+def test_benchmark_cases_run_in_a_fresh_process_and_a_dying_one_is_reported():
+    import math
+    import os
+
+    from generation import in_fresh_process
+
+    assert in_fresh_process(math.sqrt, 16.0) == 4.0
+    assert in_fresh_process(os.getpid) != os.getpid()
+    assert in_fresh_process(os._exit, 1) is None  # as when the kernel kills the row for memory
