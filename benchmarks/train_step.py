@@ -36,7 +36,7 @@ PAPER = {
 
 def peak_memory_mb(device: torch.device) -> float:
     """CUDA: max allocated since the row's reset. CPU: the process's peak RSS so far (the row's own when the row runs
-    in a fresh process; includes the ~0.4 GB of the imported libraries)."""
+    in a fresh process; includes the ~0.5 GB of the imported libraries)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cpu_batch", type=int, default=8, help="the CPU-sized batch, next to the paper's")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--paper_batch", action=argparse.BooleanOptionalAction, default=True,
-                        help="also time the paper's batch size (64 for clevr: ~1 min per step here)")  # fmt: skip
+                        help="also time the paper's batch size (64 for clevr: minutes per step on a CPU)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="tiny preset, batch 2, 1 repeat")
     parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=True,
                         help="time each row in a fresh process (default)")  # fmt: skip
