@@ -255,6 +255,13 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, size: int = 2048, repe
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
+def report_peaks(device: torch.device, precisions=tuple(DTYPES)) -> dict[str, float]:
+    """`matmul_peak` at each precision (name → GFLOP/s), printed with the device's name."""
+    peaks = {name: matmul_peak(DTYPES[name], device) for name in precisions}
+    print(f"device: {device_name(device)}; matmul peak " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
+    return peaks
+
+
 def sdpa_flops(
     query_shape, key_shape, value_shape, dropout_p=0.0, is_causal=False, *args, out_shape=None, **kwargs
 ) -> int:
@@ -308,8 +315,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.resolutions, args.batch_sizes, args.repeats = [32], [1], 1
     device = torch.device(args.device)
-    peaks = {name: matmul_peak(DTYPES[name], device) for name in args.precisions}
-    print(f"device: {device_name(device)}; matmul peak " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
+    peaks = report_peaks(device, args.precisions)
     RESULTS.mkdir(exist_ok=True)
     name = f"generation_{device.type}{'_quick' if args.quick else ''}"
     output = Path(args.output) if args.output else RESULTS / f"{name}.json"

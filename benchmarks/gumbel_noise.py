@@ -18,14 +18,12 @@ from unittest import mock
 
 import torch
 import torch.nn.functional as F
-from generation import device_name
+from generation import RESULTS, device_name
+from train_step import MODELS, training_step
 
-from mogent_hf import MOGENTConfig, MOGENTModel, SLATEConfig, SLATEModel
+from mogent_hf import MOGENTConfig
 from mogent_hf.modules import gumbel_noise
 from mogent_hf.modules.dvae import DVAE
-
-RESULTS = Path(__file__).parent / "results"
-MODELS = {"mogent": (MOGENTConfig, MOGENTModel), "slate": (SLATEConfig, SLATEModel)}
 
 
 def exponential_noise_codes(dvae: DVAE, log_probs: torch.Tensor, tau: float) -> torch.Tensor:
@@ -48,16 +46,7 @@ def alternate(before, after, repeats: int) -> dict:
 
 
 def train_step_row(model_type: str, preset: str, batch: int, repeats: int) -> dict:
-    config_cls, model_cls = MODELS[model_type]
-    torch.manual_seed(0)
-    model = model_cls(config_cls.from_preset(preset, dropout=0.0)).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    images = torch.rand(batch, 3, model.config.image_size, model.config.image_size)
-
-    def step():
-        model(images, tau=1.0, sigma=1.0).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+    step, _ = training_step(model_type, preset, batch, "fp32", dropout=False, device=torch.device("cpu"))
 
     def step_before():
         with mock.patch.object(DVAE, "relaxed_codes", exponential_noise_codes):

@@ -22,11 +22,10 @@ import time
 from pathlib import Path
 
 import torch
-from generation import device_name, in_fresh_process, matmul_peak
+from generation import RESULTS, device_name, in_fresh_process, report_peaks
 
 from mogent_hf import MOGENTConfig, MOGENTModel, SLATEConfig, SLATEModel
 
-RESULTS = Path(__file__).parent / "results"
 MODELS = {"mogent": (MOGENTConfig, MOGENTModel), "slate": (SLATEConfig, SLATEModel)}
 PAPER = {
     "mogent": {"parameters": "3.7M", "train_step_s": 0.056},
@@ -42,7 +41,9 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def time_steps(model_type, preset, batch, precision, dropout, device, repeats) -> dict:
+def training_step(model_type, preset, batch, precision, dropout, device):
+    """A seeded model of the preset (dropout as the preset's, or 0), Adam and random images → (step, model): `step()`
+    runs one forward (bf16 autocast when `precision` is "bf16") + backward + optimizer step."""
     config_cls, model_cls = MODELS[model_type]
     overrides = {} if dropout else {"dropout": 0.0}
     torch.manual_seed(0)
@@ -50,8 +51,6 @@ def time_steps(model_type, preset, batch, precision, dropout, device, repeats) -
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     images = torch.rand(batch, 3, model.config.image_size, model.config.image_size, device=device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
 
     def step():
         with autocast:
@@ -60,6 +59,13 @@ def time_steps(model_type, preset, batch, precision, dropout, device, repeats) -
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    return step, model
+
+
+def time_steps(model_type, preset, batch, precision, dropout, device, repeats) -> dict:
+    step, model = training_step(model_type, preset, batch, precision, dropout, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     step()  # warm-up
     times = []
     for _ in range(repeats):
@@ -92,8 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     presets = ["tiny"] if args.quick else args.presets
-    peaks = {name: matmul_peak(dtype, device) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
-    print(f"device: {device_name(device)}; matmul peak " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
+    peaks = report_peaks(device)
     rows = []
     for preset in presets:
         paper_batch = MOGENTConfig.from_preset(preset).train_batch_size
