@@ -1,5 +1,6 @@
 """The benchmarks' FLOP counting, against torch's own count of the same attention written as matmuls."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -87,3 +88,29 @@ def test_benchmark_cases_run_in_a_fresh_process_and_a_dying_one_is_reported():
     assert in_fresh_process(math.sqrt, 16.0) == 4.0
     assert in_fresh_process(os.getpid) != os.getpid()
     assert in_fresh_process(os._exit, 1) is None  # as when the kernel kills the row for memory
+
+
+def test_paired_ratio_alternates_the_decoders_and_reports_each_pairs_ratio(tmp_path):
+    from unittest import mock
+
+    import paired_ratio
+
+    arguments = ["--preset", "3dshapes", "--resolution", "16", "--numerator", "slate_kv", "--pairs", "3"]
+    with mock.patch.object(paired_ratio, "time_decode", wraps=paired_ratio.time_decode) as timed:
+        result = paired_ratio.main([*arguments, "--no-isolate", "--output", str(tmp_path / "pairs.json")])
+    modes = [call.args[0] for call in timed.call_args_list]
+    assert modes == ["mogent", "slate_kv", "slate_kv", "mogent", "mogent", "slate_kv"]  # ABBA: drift hits both
+    assert all(call.args[1:] == ("3dshapes", 16, "fp32", "cpu") for call in timed.call_args_list)
+    for pair in result["pairs"]:
+        assert pair["ratio"] == pair["seconds"]["slate_kv"] / pair["seconds"]["mogent"] > 0
+    summary = result["summary"]
+    assert summary["median_ratio"] == sorted(pair["ratio"] for pair in result["pairs"])[1]
+    assert summary["min_ratio"] <= summary["median_ratio"] <= summary["max_ratio"]
+    assert json.loads((tmp_path / "pairs.json").read_text()) == result
+
+
+def test_paired_ratio_rejects_a_decoder_compared_with_itself():
+    import paired_ratio
+
+    with pytest.raises(SystemExit):
+        paired_ratio.main(["--numerator", "mogent", "--denominator", "mogent"])

@@ -1,0 +1,140 @@
+"""The time ratio of two decoders, measured in alternation: a ratio that drift of the machine cannot bias.
+
+`generation.py` times a case's decoders one after another (every MOGENT repeat, then every SLATE one). Our shared
+CPUs drift by tens of percent within a session (fp32 matmul peak 171–232 GFLOP/s in one), so that order can move a
+ratio by more than its spread: the clevr 128 px fp32 SLATE-uncached / MOGENT ratio read 21.8×, ~31× and 26.2× in three
+runs. Here the two decoders alternate in ABBA order (A B, B A, A B, …), each decode in a fresh process after a
+warm-up decode of its own (as `generation.measure`), so that drift and process state fall on both alike; each adjacent
+pair gives a ratio, and the median and range of those ratios are reported with the ratio of the medians.
+
+    python benchmarks/paired_ratio.py                          # clevr 128 px fp32, uncached SLATE / MOGENT, 5 pairs
+                                                               # (≈ 13 min on our 2-core CPU)
+    python benchmarks/paired_ratio.py --numerator slate_kv --precision bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from pathlib import Path
+
+import torch
+from generation import (
+    DTYPES,
+    MODES,
+    RESULTS,
+    decode_call,
+    device_name,
+    in_fresh_process,
+    make_pipeline,
+    measure,
+    report_peaks,
+)
+
+from mogent_hf import MOGENTConfig
+
+
+def time_decode(mode: str, preset: str, resolution: int, precision: str, device: str) -> float:
+    """Seconds of one batch-1 decode from slots by `mode` (see `generation.MODES`), after one warm-up decode."""
+    device = torch.device(device)
+    dtype = DTYPES[precision]
+    pipe = make_pipeline("mogent" if mode.startswith("mogent") else "slate", preset, resolution, dtype, device)
+    images = torch.rand(1, 3, resolution, resolution, generator=torch.Generator().manual_seed(0)).to(device, dtype)
+    slots = pipe.model.encode(images, generator=torch.Generator(device).manual_seed(0)).slots
+    (seconds,) = measure(decode_call(mode, pipe, slots, None), device, repeats=1, max_seconds=math.inf)
+    return seconds
+
+
+def summarise(pairs: list[dict], numerator: str, denominator: str) -> dict:
+    """Median and range of the pairs' ratios, and the ratio of the medians."""
+    ratios = [pair["ratio"] for pair in pairs]
+    medians = {mode: statistics.median(pair["seconds"][mode] for pair in pairs) for mode in (numerator, denominator)}
+    return {
+        "pairs": len(pairs),
+        "median_ratio": statistics.median(ratios),
+        "min_ratio": min(ratios),
+        "max_ratio": max(ratios),
+        "median_seconds": medians,
+        "ratio_of_medians": medians[numerator] / medians[denominator],
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--preset", choices=("3dshapes", "clevr"), default="clevr")
+    parser.add_argument("--resolution", type=int, default=None, help="default: the preset's image size")
+    parser.add_argument("--precision", choices=tuple(DTYPES), default="fp32")
+    parser.add_argument("--numerator", choices=MODES, default="slate_uncached")
+    parser.add_argument("--denominator", choices=MODES, default="mogent")
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=True,
+                        help="each decode in a fresh process (default)")  # fmt: skip
+    parser.add_argument("--output", default=None, help="JSON path (default benchmarks/results/"
+                        "paired_ratio_<device>_<preset>_<precision>.json)")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.numerator == args.denominator:
+        parser.error(f"--numerator and --denominator must differ, got {args.numerator!r} for both")
+    if args.pairs < 1:
+        parser.error(f"--pairs must be at least 1, got {args.pairs}")
+    resolution = args.resolution or MOGENTConfig.from_preset(args.preset).image_size
+    device = torch.device(args.device)
+    peaks = report_peaks(device, [args.precision])
+    output = (
+        Path(args.output)
+        if args.output
+        else RESULTS / f"paired_ratio_{device.type}_{args.preset}_{args.precision}.json"
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    timed = in_fresh_process if args.isolate else lambda function, *call: function(*call)
+    pairs = []
+    for index in range(args.pairs):
+        order = (args.denominator, args.numerator) if index % 2 == 0 else (args.numerator, args.denominator)
+        seconds = {}
+        for mode in order:
+            seconds[mode] = timed(time_decode, mode, args.preset, resolution, args.precision, args.device)
+            if seconds[mode] is None:
+                raise SystemExit(f"pair {index + 1}: the process timing {mode} died (out of memory?)")
+            print(f"pair {index + 1}/{args.pairs}  {mode:16s} {seconds[mode] * 1e3:10.1f} ms", flush=True)
+        pairs.append(
+            {"order": list(order), "seconds": seconds, "ratio": seconds[args.numerator] / seconds[args.denominator]}
+        )
+        print(
+            f"pair {index + 1}/{args.pairs}  {args.numerator} / {args.denominator} = {pairs[-1]['ratio']:.2f}×",
+            flush=True,
+        )
+        result = {
+            "device": device_name(device),
+            "matmul_peak_gflops": peaks,
+            "torch": torch.__version__,
+            "case": {
+                "preset": args.preset,
+                "resolution": resolution,
+                "batch": 1,
+                "precision": args.precision,
+                "encoding": "excluded",
+                "numerator": args.numerator,
+                "denominator": args.denominator,
+                "isolated": args.isolate,
+            },  # fmt: skip
+            "pairs": pairs,
+            "summary": summarise(pairs, args.numerator, args.denominator),
+        }
+        output.write_text(json.dumps(result, indent=2))  # after every pair: a run cut short keeps them
+    summary = result["summary"]
+    print(f"\n{args.preset} {resolution} px batch 1 {args.precision}, {summary['pairs']} pairs in ABBA order:")
+    print("| decoder | median ms | min–max ms |\n|---|---|---|")
+    for mode in (args.denominator, args.numerator):
+        times = [pair["seconds"][mode] * 1e3 for pair in pairs]
+        print(f"| {mode} | {statistics.median(times):.1f} | {min(times):.1f}–{max(times):.1f} |")
+    print(f"{args.numerator} / {args.denominator}: median of the pair ratios {summary['median_ratio']:.2f}× "
+          f"({summary['min_ratio']:.2f}–{summary['max_ratio']:.2f}×); ratio of the medians "
+          f"{summary['ratio_of_medians']:.2f}×")  # fmt: skip
+    print(f"wrote {output}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
