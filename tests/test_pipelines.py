@@ -274,3 +274,24 @@ def test_optimised_maskgit_decoding_equals_the_unoptimised_loop(mogent_pipe):
         mogent_pipe.to(dtype=torch.float32)
     assert (bf16 == naive_bf16).float().mean() > 0.9
     assert torch.equal(allocating_bf16, sampled_bf16)
+
+
+def test_benchmarks_compiled_decoder_gives_the_same_tokens_and_compiles_once(mogent_pipe):
+    """`pipe.model.decoder` under torch.compile (the benchmark's mogent_compiled mode): the eager tokens (fp32,
+    greedy), one compilation reused by the next call, and the eager decoder back after the block."""
+    import sys
+    from pathlib import Path
+
+    sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from generation import compiled_decoder
+
+    slots = torch.randn(2, mogent_pipe.model.config.num_slots, mogent_pipe.model.config.slot_size)
+    eager_decoder = mogent_pipe.model.decoder
+    eager = mogent_pipe(slots=slots, num_inference_steps=6, temperature=0.0, output_type="pt").tokens
+    with mock.patch.object(torch, "compile", wraps=torch.compile) as compile_call:
+        for _ in range(2):
+            with compiled_decoder(mogent_pipe.model):
+                assert mogent_pipe.model.decoder is not eager_decoder
+                compiled = mogent_pipe(slots=slots, num_inference_steps=6, temperature=0.0, output_type="pt").tokens
+            assert torch.equal(compiled, eager)
+    assert compile_call.call_count == 1 and mogent_pipe.model.decoder is eager_decoder

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Issue 8's GPU tables in one call of the device tool (run from the repository root):
 #   here:    bash benchmarks/gpu/fetch_wheels.sh
-#   device:  run(command="bash benchmarks/gpu/run.sh", carry=[".whl"], timeout_s=540)
+#   device:  run(command="bash benchmarks/gpu/run.sh", carry=[".whl"], timeout_s=570)
 # Installs the carried wheels and this package into /tmp/site (no network), then times generation (Table 1,
-# Figure 2) and the train step on CUDA. Everything lands in $OUT (≤ 8 files: the device tool's limit); copy the
-# JSON/PNG into benchmarks/results/ and commit them. generation.py rewrites its JSON after every case, so a run cut
-# short by the time limit still brings back what it measured. Extra arguments go to both benchmarks, e.g.
+# Figure 2), the train step and the compiled decoder on CUDA. Everything lands in $OUT (≤ 8 files: the device tool's
+# limit); copy the JSON/PNG into benchmarks/results/ and commit them. generation.py rewrites its JSON after every case, so a run cut
+# short by the time limit still brings back what it measured. Extra arguments go to every benchmark run, e.g.
 # `bash benchmarks/gpu/run.sh --quick --device cpu` as a smoke test here.
 # Both benchmarks run with --no-isolate here: a fresh process per case costs its imports (and CUDA start-up) each
 # time (≈ 7 s on our CPU: train_step --quick took 125 s isolated, 12 s not), ×16 cases of generation and ×32 rows of
@@ -28,8 +28,12 @@ torch.cuda.is_available(), 'transformers', transformers.__version__, 'diffusers'
 'mogent_hf from', mogent_hf.__file__)"
 } >"$OUT/setup.log" 2>&1 || { cat "$OUT/setup.log"; exit 1; }
 cat "$OUT/setup.log"
-timeout 330 python3 benchmarks/generation.py --no-isolate --output "$OUT/generation_cuda.json" "$@" 2>&1 | tee "$OUT/generation_cuda.log"
+timeout 300 python3 benchmarks/generation.py --no-isolate --output "$OUT/generation_cuda.json" "$@" 2>&1 | tee "$OUT/generation_cuda.log"
 echo "generation: exit ${PIPESTATUS[0]} after $(($(date +%s) - start)) s"
-timeout 150 python3 benchmarks/train_step.py --no-isolate --output "$OUT/train_step_cuda.json" "$@" 2>&1 | tee "$OUT/train_step_cuda.log"
+timeout 130 python3 benchmarks/train_step.py --no-isolate --output "$OUT/train_step_cuda.json" "$@" 2>&1 | tee "$OUT/train_step_cuda.log"
 echo "train_step: exit ${PIPESTATUS[0]} after $(($(date +%s) - start)) s"
+# Last, as the least needed: the decoder under torch.compile with CUDA graphs (the issue's "if they pay"), clevr batch 1.
+timeout 80 python3 benchmarks/generation.py --no-isolate --presets clevr --batch_sizes 1 --modes mogent mogent_compiled \
+    --no-include_encoding --output "$OUT/generation_cuda_compiled.json" "$@" 2>&1 | tee "$OUT/generation_cuda_compiled.log"
+echo "compiled: exit ${PIPESTATUS[0]} after $(($(date +%s) - start)) s"
 ls -la "$OUT"
