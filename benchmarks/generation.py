@@ -220,11 +220,11 @@ def decode_call(mode: str, pipe, slots: torch.Tensor, images: torch.Tensor | Non
     if mode in MOGENT_VARIANTS:
         decode = decode_call("mogent", pipe, slots, images)
 
-        def before_optimisation():
+        def variant():
             with MOGENT_VARIANTS[mode](pipe):
                 return decode()
 
-        return before_optimisation
+        return variant
     if mode == "mogent_naive":
 
         def naive():
@@ -385,16 +385,17 @@ def measure_case(case: dict, precision: str, peaks: dict, args: argparse.Namespa
             sources.append(("included", images))  # Table 1's sizes
         for encoding, source_images in sources:
             call = decode_call(mode, pipe, slots, source_images)
-            start = time.perf_counter()
+            first_call = None
             if mode == "mogent_compiled":  # the compilation, timed apart from the warm-up of `measure`
+                start = time.perf_counter()
                 call()
                 synchronize(device)
-            first_call = time.perf_counter() - start
+                first_call = time.perf_counter() - start
             times = measure(call, device, args.repeats, args.max_case_seconds)
             row = {**case, "precision": precision, "mode": mode, "encoding": encoding,
                    "seconds": times, "per_image": None if times is None else
                    [t / case["batch"] for t in times]}  # fmt: skip
-            if mode == "mogent_compiled":
+            if first_call is not None:
                 row["first_call_seconds"] = first_call
             if times is None:
                 row["skipped"] = "warm-up over --max_case_seconds"
