@@ -9,6 +9,8 @@ pair gives a ratio, and the median and range of those ratios are reported with t
 
     python benchmarks/paired_ratio.py                          # clevr 128 px fp32, uncached SLATE / MOGENT, 5 pairs
                                                                # (≈ 13 min on our 2-core CPU)
+    python benchmarks/paired_ratio.py --denominator mogent_compiled \
+        --output benchmarks/results/paired_ratio_cpu_clevr_fp32_compiled.json    # MOGENT's decoder compiled
     python benchmarks/paired_ratio.py --numerator slate_kv --precision bf16
 """
 
