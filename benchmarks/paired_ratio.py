@@ -1,4 +1,4 @@
-"""The time ratio of two decoders, measured in alternation: a ratio that drift of the machine cannot bias.
+"""The time ratio of two decoders, measured in alternation, so that a slow drift of the machine does not bias it.
 
 `generation.py` times a case's decoders one after another (every MOGENT repeat, then every SLATE one). Our shared
 CPUs drift by tens of percent within a session (fp32 matmul peak 171–232 GFLOP/s in one), so that order can move a
