@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from generation import RESULTS, decode_call, device_name, make_pipeline, matmul_peak, measure, synchronize
+from generation import decode_call, device_name, make_pipeline, matmul_peak, measure, results_path, synchronize
 from torch.profiler import profile
 
 KINDS = {
@@ -85,8 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
                                    "share_of_matmul_peak": gflops / peak, "matmul_peak_gflop_per_s": peak,
                                    "ns_per_pair": seconds / (args.heads * length * length) * 1e9})  # fmt: skip
     print_tables(result)
-    output = args.output or RESULTS / f"attention_{device.type}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
+    output = results_path(args.output, f"attention_{device.type}")
     output.write_text(json.dumps(result, indent=1))
     print(f"wrote {output}")
     return result

@@ -79,6 +79,14 @@ SAMPLER = (
 )
 
 
+def results_path(output: str | Path | None, default_stem: str) -> Path:
+    """Where a benchmark writes its JSON: `output` (--output), or benchmarks/results/<default_stem>.json; the folder
+    is made if missing."""
+    path = Path(output) if output else RESULTS / f"{default_stem}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -341,9 +349,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.resolutions, args.batch_sizes, args.repeats = [32], [1], 1
     device = torch.device(args.device)
     peaks = report_peaks(device, args.precisions)
-    RESULTS.mkdir(exist_ok=True)
-    name = f"generation_{device.type}{'_quick' if args.quick else ''}"
-    output = Path(args.output) if args.output else RESULTS / f"{name}.json"
+    output = results_path(args.output, f"generation_{device.type}{'_quick' if args.quick else ''}")
     rows = []
     for case in cases(args) if not args.quick else cases(args)[:1]:
         for precision in args.precisions:

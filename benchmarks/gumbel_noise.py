@@ -13,12 +13,11 @@ import argparse
 import json
 import statistics
 import time
-from pathlib import Path
 from unittest import mock
 
 import torch
 import torch.nn.functional as F
-from generation import RESULTS, device_name
+from generation import device_name, results_path
 from train_step import MODELS, training_step
 
 from mogent_hf import MOGENTConfig
@@ -84,8 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"| {row['what']} | {preset} | {batch} | {before:.1f} | {after:.1f} | {row['speedup']:.2f}× |",
                   flush=True)  # fmt: skip
     result = {"device": device_name(torch.device("cpu")), "torch": torch.__version__, "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    output = Path(args.output) if args.output else RESULTS / f"gumbel_noise_cpu{'_quick' if args.quick else ''}.json"
+    output = results_path(args.output, f"gumbel_noise_cpu{'_quick' if args.quick else ''}")
     output.write_text(json.dumps(result, indent=2))
     print(f"wrote {output}")
     return result

@@ -20,19 +20,18 @@ import argparse
 import json
 import math
 import statistics
-from pathlib import Path
 
 import torch
 from generation import (
     DTYPES,
     MODES,
-    RESULTS,
     decode_call,
     device_name,
     in_fresh_process,
     make_pipeline,
     measure,
     report_peaks,
+    results_path,
 )
 
 from mogent_hf import MOGENTConfig
@@ -84,12 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
     resolution = args.resolution or MOGENTConfig.from_preset(args.preset).image_size
     device = torch.device(args.device)
     peaks = report_peaks(device, [args.precision])
-    output = (
-        Path(args.output)
-        if args.output
-        else RESULTS / f"paired_ratio_{device.type}_{args.preset}_{args.precision}.json"
-    )
-    output.parent.mkdir(parents=True, exist_ok=True)
+    output = results_path(args.output, f"paired_ratio_{device.type}_{args.preset}_{args.precision}")
     timed = in_fresh_process if args.isolate else lambda function, *call: function(*call)
     pairs = []
     for index in range(args.pairs):

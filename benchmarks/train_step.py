@@ -19,10 +19,9 @@ import json
 import resource
 import statistics
 import time
-from pathlib import Path
 
 import torch
-from generation import RESULTS, device_name, in_fresh_process, report_peaks
+from generation import device_name, in_fresh_process, report_peaks, results_path
 
 from mogent_hf import MOGENTConfig, MOGENTModel, SLATEConfig, SLATEModel
 
@@ -132,9 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
               + " | ".join(cells) + " |")  # fmt: skip
     result = {"device": device_name(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
               "peaks_gflops": peaks, "isolated_rows": args.isolate, "paper": PAPER, "rows": rows}  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    name = f"train_step_{device.type}_{'_'.join(presets)}{'_quick' if args.quick else ''}"
-    output = Path(args.output) if args.output else RESULTS / f"{name}.json"
+    output = results_path(args.output, f"train_step_{device.type}_{'_'.join(presets)}{'_quick' if args.quick else ''}")
     output.write_text(json.dumps(result, indent=2))
     print(f"wrote {output}")
     return result
