@@ -1,6 +1,6 @@
 """Rendering speed of the synthetic scene generators, images per second on one core; prints a table, writes JSON.
 
-python benchmarks/data_speed.py [--num-images 500] [--out benchmarks/results/data_speed.json]
+python benchmarks/data_speed.py [--num-images 500] [--output benchmarks/results/data_speed.json]
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import argparse
 import json
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
+from generation import results_path
 
 from mogent_hf.data import render_clevr, render_shapes3d
 
@@ -32,7 +32,8 @@ def images_per_second(render, resolution: int, num_images: int, repeats: int = 3
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num-images", type=int, default=500)
-    parser.add_argument("--out", default="benchmarks/results/data_speed.json")
+    parser.add_argument("--output", "--out", default=None,
+                        help="JSON path (default benchmarks/results/data_speed.json)")  # fmt: skip
     args = parser.parse_args()
     results = []
     print("| renderer | resolution | images/s (median of 3, one core) | min-max |\n|---|---|---|---|")
@@ -40,10 +41,9 @@ def main() -> None:
         rates = images_per_second(render, resolution, args.num_images)
         results.append(dict(kind=kind, resolution=resolution, images_per_second=float(np.median(rates)), runs=rates))
         print(f"| {kind} | {resolution} | {np.median(rates):.0f} | {min(rates):.0f}-{max(rates):.0f} |")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(dict(machine=platform.processor() or platform.machine(),
-                                              results=results), indent=2))  # fmt: skip
-    print(f"wrote {args.out}")
+    output = results_path(args.output, "data_speed")
+    output.write_text(json.dumps(dict(machine=platform.processor() or platform.machine(), results=results), indent=2))
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import torch
-from generation import RESULTS, decoding_flops, make_pipeline
+from generation import decoding_flops, make_pipeline, results_path
 
 MODES = ("mogent", "slate_kv", "slate_uncached")
 
@@ -38,7 +37,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resolutions", type=int, nargs="+", default=[32, 48, 64, 96, 128],
                         help="Figure 2 sweep with the 3dshapes model")  # fmt: skip
-    parser.add_argument("--output", default=str(RESULTS / "decoder_flops.json"))
+    parser.add_argument("--output", default=None, help="JSON path (default benchmarks/results/decoder_flops.json)")
     args = parser.parse_args(argv)
     sizes = [("3dshapes", r) for r in args.resolutions] + [("clevr", 128)]
     rows = []
@@ -53,8 +52,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"| {preset} | {resolution} | {row['tokens']} | {gflop['mogent']:.2f} | {gflop['slate_kv']:.2f} | "
               f"{gflop['slate_uncached']:.1f} | {row['slate_uncached / mogent']:.1f}× | "
               f"{row['slate_kv / mogent']:.2f}× |", flush=True)  # fmt: skip
-    Path(args.output).write_text(json.dumps({"torch": torch.__version__, "rows": rows}, indent=2))
-    print(f"wrote {args.output}")
+    output = results_path(args.output, "decoder_flops")
+    output.write_text(json.dumps({"torch": torch.__version__, "rows": rows}, indent=2))
+    print(f"wrote {output}")
     return rows
 
 
