@@ -15,7 +15,10 @@ training). Per-image time of decoding from slots (slot encoding excluded) and fr
   Gumbel-max sampling over the whole vocabulary), the "before" of each optimisation;
 - MOGENT-compiled: MOGENT with its decoder compiled by `torch.compile` (CUDA graphs on CUDA), as a user would add it
   (`pipe.model.decoder.compile()`); its first call, the compilation, is timed apart. Not in the default --modes;
-- SLATE-KV: autoregressive, KV cache (our default); SLATE-uncached: the official SLATE loop (whole prefix every step).
+- SLATE-KV: autoregressive, KV cache (our default); SLATE-uncached: the official SLATE loop (whole prefix every step)
+  with our kernels (SDPA, token ids): the baseline of the targets;
+- SLATE-official-loop: that loop as the official code runs it, op for op (`slate_official_loop.py`: one-hot prefixes,
+  matmul-softmax attention over a causal mask); what the paper's Table 1 timed. Not in the default --modes.
 
 fp32 and bf16 weights; batch 1 and 32; the 3dshapes model at 32–128 px (Figure 2) and both presets at their own
 size (Table 1); CPU, and CUDA when present. Each case (and precision) runs in a fresh process: after uncached
@@ -44,6 +47,7 @@ from pathlib import Path
 from unittest import mock
 
 import torch
+from slate_official_loop import official_slate_tokens
 from torch.utils.flop_counter import FlopCounterMode
 
 from mogent_hf import (
@@ -71,7 +75,9 @@ MODES = (
     "mogent_compiled",
     "slate_kv",
     "slate_uncached",
+    "slate_official_loop",
 )
+SLOW_MODES = ("mogent_compiled", "slate_official_loop")  # not in the default --modes
 FIGURE2_MODES = ("mogent", "mogent_naive", "slate_kv", "slate_uncached")
 SAMPLER = (
     "two-level inverse-CDF categorical (exp → block sums → one uniform per masked token → block by searchsorted, "
@@ -241,6 +247,13 @@ def decode_call(mode: str, pipe, slots: torch.Tensor, images: torch.Tensor | Non
             return pipe.model.decode_tokens(tokens)
 
         return naive
+    if mode == "slate_official_loop":
+
+        def official():
+            decode_slots = pipe.model.encode(images).slots if images is not None else slots
+            return pipe.model.decode_tokens(official_slate_tokens(pipe.model, decode_slots))
+
+        return official
     return lambda: pipe(**source, use_cache=mode == "slate_kv", output_type="pt")
 
 
@@ -331,8 +344,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--presets", nargs="+", choices=("3dshapes", "clevr"), default=["3dshapes", "clevr"],
                         help="the models to time (3dshapes: the Figure-2 sweep and its Table-1 rows)")  # fmt: skip
     parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"])
-    parser.add_argument("--modes", nargs="+", choices=MODES, default=[m for m in MODES if m != "mogent_compiled"],
-                        help="default: all but mogent_compiled (compiling takes ~30 s per case on CPU)")  # fmt: skip
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=[m for m in MODES if m not in SLOW_MODES],
+                        help=f"default: all but {', '.join(SLOW_MODES)} (compiling takes ~30 s per case on CPU; "
+                        "the official loop ~2 min per decode at 128 px)")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max_case_seconds", type=float, default=120.0, help="one repeat when the warm-up takes "
                         "over a quarter of it; skipped when over it")  # fmt: skip
@@ -378,7 +392,7 @@ def measure_case(case: dict, precision: str, peaks: dict, args: argparse.Namespa
     images = images.to(device, dtype)
     rows = []
     for mode in args.modes:
-        if mode == "slate_uncached" and case["batch"] > 1 and case["resolution"] > 64:
+        if mode in ("slate_uncached", "slate_official_loop") and case["batch"] > 1 and case["resolution"] > 64:
             # tens of minutes per call (measured batch-1 time × batch): listed as not measured
             rows.append({**case, "precision": precision, "mode": mode, "encoding": "excluded",
                          "seconds": None, "per_image": None, "skipped": "batch > 1 above 64 px"})  # fmt: skip
@@ -405,7 +419,8 @@ def measure_case(case: dict, precision: str, peaks: dict, args: argparse.Namespa
                 row["first_call_seconds"] = first_call
             if times is None:
                 row["skipped"] = "warm-up over --max_case_seconds"
-            counted = mode in ("mogent", "slate_kv") or (mode == "slate_uncached" and case["batch"] == 1)
+            counted = mode in ("mogent", "slate_kv") or (
+                mode in ("slate_uncached", "slate_official_loop") and case["batch"] == 1)  # fmt: skip
             if counted and encoding == "excluded" and times is not None:
                 flops = decoding_flops(mode, pipe, slots)
                 row["gflop_per_image"] = flops / case["batch"] / 1e9
@@ -437,7 +452,7 @@ def format_row(row: dict) -> str:
         "gflops_per_second" in row) else ""  # fmt: skip
     if "first_call_seconds" in row:
         extra += f"  first call (compiling) {row['first_call_seconds']:.1f} s"
-    return (f"{row['preset']:8s} {row['resolution']:4d}px B{row['batch']:<3d} {row['precision']} {row['mode']:15s} "
+    return (f"{row['preset']:8s} {row['resolution']:4d}px B{row['batch']:<3d} {row['precision']} {row['mode']:25s} "
             f"enc {row['encoding']:8s} {timing}{extra}")  # fmt: skip
 
 
@@ -460,7 +475,7 @@ def ratios(rows: list[dict]) -> list[dict]:
     for case in {(r["preset"], r["resolution"], r["batch"]) for r in rows}:
         preset, resolution, batch = case
         base = dict(preset=preset, resolution=resolution, batch=batch, encoding="excluded")
-        for slate in ("slate_uncached", "slate_kv", *(m for m in MODES if m.startswith("mogent_"))):
+        for slate in (m for m in MODES if m != "mogent"):
             entry = {"preset": preset, "resolution": resolution, "batch": batch, "ratio": f"{slate} / mogent"}
             for precision in ("fp32", "bf16"):
                 a, b = lookup(rows, **base, mode=slate, precision=precision), lookup(rows, **base, mode="mogent",

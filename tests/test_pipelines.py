@@ -295,3 +295,25 @@ def test_benchmarks_compiled_decoder_gives_the_same_tokens_and_compiles_once(mog
                 compiled = mogent_pipe(slots=slots, num_inference_steps=6, temperature=0.0, output_type="pt").tokens
             assert torch.equal(compiled, eager)
     assert compile_call.call_count == 1 and mogent_pipe.model.decoder is eager_decoder
+
+
+def test_benchmarks_official_slate_loop_gives_the_uncached_tokens(slate_pipe):
+    """The benchmark's op-for-op replica of the official SLATE decoding loop (one-hot prefixes, masked matmul
+    attention) decodes the tokens of `generate_tokens(use_cache=False)` (greedy, fp32), through its
+    `generation` mode as well; a RoPE model, which the official code cannot express, is refused."""
+    import sys
+    from pathlib import Path
+
+    sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from generation import decode_call
+    from slate_official_loop import official_slate_tokens
+
+    model = slate_pipe.model
+    slots = torch.randn(3, model.config.num_slots, model.config.slot_size, generator=torch.Generator().manual_seed(2))
+    uncached = model.generate_tokens(slots, use_cache=False)
+    assert torch.equal(official_slate_tokens(model, slots), uncached)
+    images = decode_call("slate_official_loop", slate_pipe, slots, None)()
+    assert torch.equal(images, model.decode_tokens(uncached))
+    rope = SLATEModel(SLATEConfig.from_preset("tiny", position_encoding="rope")).eval()
+    with pytest.raises(ValueError, match="position_encoding='rope'"):
+        official_slate_tokens(rope, slots)
