@@ -78,7 +78,7 @@ MODES = (
     "slate_official_loop",
 )
 SLOW_MODES = ("mogent_compiled", "slate_official_loop")  # not in the default --modes
-FIGURE2_MODES = ("mogent", "mogent_naive", "slate_kv", "slate_uncached")
+FIGURE2_MODES = ("mogent", "mogent_naive", "slate_kv", "slate_uncached", "slate_official_loop")
 SAMPLER = (
     "two-level inverse-CDF categorical (exp → block sums → one uniform per masked token → block by searchsorted, "
     "then the code inside it; ~√V codes per block)"
