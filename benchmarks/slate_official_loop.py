@@ -12,6 +12,10 @@ with our kernels (SDPA, token ids). The official code also, at each of its L ste
   written before SDPA), so the masked half of every score matrix is computed too;
 - picks the next token by argmax of `out(decoder_output)[:, -1:]` and appends it one-hot.
 
+Written from that code's structure as the project's reference notes describe it (shared/reference/
+object_centric_notes.md §4, decoder_speed_notes.md) and as we know it; not diffed against its source here (no
+network on our machines): whoever has the source at hand, please check the list above against it.
+
 Greedy, as the official loop: the tokens equal `generate_tokens(slots, use_cache=False)` (up to ties in fp32
 rounding). Left out, because they change no cost that scales with t: the official first block normalises the
 residual stream itself (`is_first`: one LayerNorm of the input), which our architecture does not; dropout (eval).
