@@ -14,13 +14,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from generation import decode_call, device_name, make_pipeline, matmul_peak, measure, results_path, synchronize
+from generation import decode_call, device_name, make_pipeline, matmul_peak, measure, save_results, synchronize
 from torch.profiler import profile
 
 KINDS = {
@@ -85,9 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
                                    "share_of_matmul_peak": gflops / peak, "matmul_peak_gflop_per_s": peak,
                                    "ns_per_pair": seconds / (args.heads * length * length) * 1e9})  # fmt: skip
     print_tables(result)
-    output = results_path(args.output, f"attention_{device.type}")
-    output.write_text(json.dumps(result, indent=1))
-    print(f"wrote {output}")
+    save_results(result, args.output, f"attention_{device.type}", indent=1)
     return result
 
 

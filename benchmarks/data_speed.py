@@ -6,12 +6,11 @@ python benchmarks/data_speed.py [--num-images 500] [--output benchmarks/results/
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 
 import numpy as np
-from generation import results_path
+from generation import save_results
 
 from mogent_hf.data import render_clevr, render_shapes3d
 
@@ -41,9 +40,7 @@ def main() -> None:
         rates = images_per_second(render, resolution, args.num_images)
         results.append(dict(kind=kind, resolution=resolution, images_per_second=float(np.median(rates)), runs=rates))
         print(f"| {kind} | {resolution} | {np.median(rates):.0f} | {min(rates):.0f}-{max(rates):.0f} |")
-    output = results_path(args.output, "data_speed")
-    output.write_text(json.dumps(dict(machine=platform.processor() or platform.machine(), results=results), indent=2))
-    print(f"wrote {output}")
+    save_results(dict(machine=platform.processor() or platform.machine(), results=results), args.output, "data_speed")
 
 
 if __name__ == "__main__":

@@ -12,10 +12,9 @@ only the pairs at or below the diagonal).
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
-from generation import decoding_flops, make_pipeline, results_path
+from generation import decoding_flops, make_pipeline, save_results
 
 MODES = ("mogent", "slate_kv", "slate_uncached")
 
@@ -52,9 +51,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"| {preset} | {resolution} | {row['tokens']} | {gflop['mogent']:.2f} | {gflop['slate_kv']:.2f} | "
               f"{gflop['slate_uncached']:.1f} | {row['slate_uncached / mogent']:.1f}× | "
               f"{row['slate_kv / mogent']:.2f}× |", flush=True)  # fmt: skip
-    output = results_path(args.output, "decoder_flops")
-    output.write_text(json.dumps({"torch": torch.__version__, "rows": rows}, indent=2))
-    print(f"wrote {output}")
+    save_results({"torch": torch.__version__, "rows": rows}, args.output, "decoder_flops")
     return rows
 
 

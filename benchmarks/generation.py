@@ -93,6 +93,14 @@ def results_path(output: str | Path | None, default_stem: str) -> Path:
     return path
 
 
+def save_results(result: dict, output: str | Path | None, default_stem: str, indent: int = 2) -> Path:
+    """Writes a benchmark's `result` as JSON at `results_path(output, default_stem)`, says where, returns the path."""
+    path = results_path(output, default_stem)
+    path.write_text(json.dumps(result, indent=indent))
+    print(f"wrote {path}")
+    return path
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)

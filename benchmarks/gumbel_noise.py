@@ -10,14 +10,13 @@ so that both see the same machine state. Prints a table, writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from unittest import mock
 
 import torch
 import torch.nn.functional as F
-from generation import device_name, results_path
+from generation import device_name, save_results
 from train_step import MODELS, training_step
 
 from mogent_hf import MOGENTConfig
@@ -83,9 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"| {row['what']} | {preset} | {batch} | {before:.1f} | {after:.1f} | {row['speedup']:.2f}× |",
                   flush=True)  # fmt: skip
     result = {"device": device_name(torch.device("cpu")), "torch": torch.__version__, "rows": rows}
-    output = results_path(args.output, f"gumbel_noise_cpu{'_quick' if args.quick else ''}")
-    output.write_text(json.dumps(result, indent=2))
-    print(f"wrote {output}")
+    save_results(result, args.output, f"gumbel_noise_cpu{'_quick' if args.quick else ''}")
     return result
 
 

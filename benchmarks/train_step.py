@@ -15,13 +15,12 @@ batch 8: more than our 24 GiB (not run).
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
 import time
 
 import torch
-from generation import device_name, in_fresh_process, report_peaks, results_path
+from generation import device_name, in_fresh_process, report_peaks, save_results
 
 from mogent_hf import MOGENTConfig, MOGENTModel, SLATEConfig, SLATEModel
 
@@ -131,9 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
               + " | ".join(cells) + " |")  # fmt: skip
     result = {"device": device_name(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
               "peaks_gflops": peaks, "isolated_rows": args.isolate, "paper": PAPER, "rows": rows}  # fmt: skip
-    output = results_path(args.output, f"train_step_{device.type}_{'_'.join(presets)}{'_quick' if args.quick else ''}")
-    output.write_text(json.dumps(result, indent=2))
-    print(f"wrote {output}")
+    save_results(result, args.output, f"train_step_{device.type}_{'_'.join(presets)}{'_quick' if args.quick else ''}")
     return result
 
 
