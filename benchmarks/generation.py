@@ -78,6 +78,7 @@ MODES = (
     "slate_official_loop",
 )
 SLOW_MODES = ("mogent_compiled", "slate_official_loop")  # not in the default --modes
+UNCACHED_MODES = ("slate_uncached", "slate_official_loop")  # SLATE re-decoding the whole prefix every step
 FIGURE2_MODES = ("mogent", "mogent_naive", "slate_kv", "slate_uncached", "slate_official_loop")
 SAMPLER = (
     "two-level inverse-CDF categorical (exp → block sums → one uniform per masked token → block by searchsorted, "
@@ -247,21 +248,17 @@ def decode_call(mode: str, pipe, slots: torch.Tensor, images: torch.Tensor | Non
                 return decode()
 
         return variant
-    if mode == "mogent_naive":
+    if mode in ("mogent_naive", "slate_official_loop"):  # token loops of the benchmarks, outside the pipelines
 
-        def naive():
+        def outside_pipeline():
             decode_slots = pipe.model.encode(images).slots if images is not None else slots
-            tokens = naive_maskgit_tokens(pipe, decode_slots, 20, torch.Generator(device).manual_seed(0))
+            if mode == "mogent_naive":
+                tokens = naive_maskgit_tokens(pipe, decode_slots, 20, torch.Generator(device).manual_seed(0))
+            else:
+                tokens = official_slate_tokens(pipe.model, decode_slots)
             return pipe.model.decode_tokens(tokens)
 
-        return naive
-    if mode == "slate_official_loop":
-
-        def official():
-            decode_slots = pipe.model.encode(images).slots if images is not None else slots
-            return pipe.model.decode_tokens(official_slate_tokens(pipe.model, decode_slots))
-
-        return official
+        return outside_pipeline
     return lambda: pipe(**source, use_cache=mode == "slate_kv", output_type="pt")
 
 
@@ -400,7 +397,7 @@ def measure_case(case: dict, precision: str, peaks: dict, args: argparse.Namespa
     images = images.to(device, dtype)
     rows = []
     for mode in args.modes:
-        if mode in ("slate_uncached", "slate_official_loop") and case["batch"] > 1 and case["resolution"] > 64:
+        if mode in UNCACHED_MODES and case["batch"] > 1 and case["resolution"] > 64:
             # tens of minutes per call (measured batch-1 time × batch): listed as not measured
             rows.append({**case, "precision": precision, "mode": mode, "encoding": "excluded",
                          "seconds": None, "per_image": None, "skipped": "batch > 1 above 64 px"})  # fmt: skip
@@ -427,8 +424,7 @@ def measure_case(case: dict, precision: str, peaks: dict, args: argparse.Namespa
                 row["first_call_seconds"] = first_call
             if times is None:
                 row["skipped"] = "warm-up over --max_case_seconds"
-            counted = mode in ("mogent", "slate_kv") or (
-                mode in ("slate_uncached", "slate_official_loop") and case["batch"] == 1)  # fmt: skip
+            counted = mode in ("mogent", "slate_kv") or (mode in UNCACHED_MODES and case["batch"] == 1)
             if counted and encoding == "excluded" and times is not None:
                 flops = decoding_flops(mode, pipe, slots)
                 row["gflop_per_image"] = flops / case["batch"] / 1e9
