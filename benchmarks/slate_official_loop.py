@@ -72,7 +72,7 @@ def official_slate_tokens(model: SLATEModel, slots: torch.Tensor) -> torch.Tenso
     generated = slots.new_zeros(0)  # `z_gen`: one-hot (B,t,V) once the first token is in
     for _ in range(num_tokens):
         length = one_hot.shape[1]
-        hidden = model.token_embedding(one_hot.argmax(dim=-1)) + model.position_embedding[:, :length]
+        hidden = model.embed_tokens(one_hot.argmax(dim=-1), slice(0, length))  # dictionary + positions (+ dropout)
         for block in model.decoder.blocks:
             hidden = official_block(block, hidden, projected, causal_mask[:length, :length])
         logits = model.head(model.decoder.norm(hidden))  # (B,t,V): every prefix position
