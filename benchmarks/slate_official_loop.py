@@ -17,8 +17,9 @@ object_centric_notes.md §4, decoder_speed_notes.md) and as we know it; not diff
 network on our machines): whoever has the source at hand, please check the list above against it.
 
 Greedy, as the official loop: the tokens equal `generate_tokens(slots, use_cache=False)` (up to ties in fp32
-rounding). Left out, because they change no cost that scales with t: the official first block normalises the
-residual stream itself (`is_first`: one LayerNorm of the input), which our architecture does not; dropout (eval).
+rounding). The official first block continues its residual stream from the LayerNorm of its input (`is_first`);
+ours does when the config says `normalize_decoder_input=True` (not the default), and so does this loop. Dropout is
+left out (eval).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def official_block(block: DecoderBlock, hidden: torch.Tensor, slots: torch.Tenso
     """The official `TransformerDecoderBlock.forward` (pre-LN) on our block's weights: hidden (B,T,d), projected
     slots (B,K,d), causal mask (T,T) → (B,T,d)."""
     normed = block.norm_self(hidden)
+    if block.normalize_input:  # the official `is_first` block
+        hidden = normed
     hidden = hidden + official_attention(block.self_attention, normed, normed, mask)
     hidden = hidden + official_attention(block.cross_attention, block.norm_cross(hidden), slots)
     return hidden + block.mlp(block.norm_mlp(hidden))

@@ -1,3 +1,4 @@
+import json
 import math
 from unittest import mock
 
@@ -56,10 +57,11 @@ def test_save_and_reload_give_identical_outputs_and_automodel_picks_the_class(co
         assert torch.equal(model.generate_tokens(first.slots), loaded.generate_tokens(first.slots))
 
 
-@pytest.mark.parametrize("position_encoding", ["learned", "rope"])
+@pytest.mark.parametrize("position_encoding, normalize", [("learned", False), ("rope", False), ("learned", True)])
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
-def test_slate_kv_cached_generation_equals_uncached(position_encoding, temperature, images):
-    model = tiny(SLATEModel, SLATEConfig, position_encoding=position_encoding).eval()
+def test_slate_kv_cached_generation_equals_uncached(position_encoding, normalize, temperature, images):
+    model = tiny(SLATEModel, SLATEConfig, position_encoding=position_encoding, normalize_decoder_input=normalize)
+    model.eval()
     slots = model.encode(images).slots
     with mock.patch.object(model, "fold_slot_attention", wraps=model.fold_slot_attention) as fold:
         cached = model.generate_tokens(slots, temperature=temperature, generator=torch.Generator().manual_seed(3))
@@ -78,10 +80,13 @@ def test_slate_cached_step_logits_match_teacher_forcing(images):
     assert torch.equal(teacher.argmax(-1), tokens)
 
 
-@pytest.mark.parametrize("position_encoding", ["learned", "rope"])
-def test_mogent_logits_at_query_positions_are_the_rows_of_the_full_logits(position_encoding, images):
+@pytest.mark.parametrize("position_encoding, normalize", [("learned", False), ("rope", False), ("learned", True)])
+def test_mogent_logits_at_query_positions_are_the_rows_of_the_full_logits(position_encoding, normalize, images):
     # query_positions computes the last block and the head only at those rows (the decoding loop's masked ones)
-    model = tiny(MOGENTModel, MOGENTConfig, position_encoding=position_encoding).eval()
+    config = dict(position_encoding=position_encoding, normalize_decoder_input=normalize, num_decoder_layers=1)
+    if not normalize:
+        config.pop("num_decoder_layers")  # with one layer, the first block is also the pruned last one
+    model = tiny(MOGENTModel, MOGENTConfig, **config).eval()
     slots = model.encode(images).slots
     generator = torch.Generator().manual_seed(0)
     tokens = torch.randint(0, model.config.vocab_size, (2, model.config.num_tokens), generator=generator)
@@ -91,6 +96,41 @@ def test_mogent_logits_at_query_positions_are_the_rows_of_the_full_logits(positi
     rows = model.token_logits(tokens, slots, query_positions=positions)  # (B,20,V)
     assert rows.shape == (2, 20, model.config.vocab_size)
     torch.testing.assert_close(rows, full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1])))
+
+
+@pytest.mark.parametrize("config_cls, model_cls", MODELS)
+def test_normalize_decoder_input_changes_the_first_blocks_function_not_the_parameters(
+    config_cls, model_cls, images, tmp_path
+):
+    # the official SLATE code's first block continues from LN(x) (`is_first`); ours does so only when asked
+    plain = tiny(model_cls, config_cls).eval()
+    official = tiny(model_cls, config_cls, normalize_decoder_input=True).eval()
+    assert [block.normalize_input for block in official.decoder.blocks] == [True, False]
+    assert not any(block.normalize_input for block in plain.decoder.blocks)
+    plain_state, official_state = plain.state_dict(), official.state_dict()
+    assert plain_state.keys() == official_state.keys()
+    assert all(torch.equal(plain_state[name], official_state[name]) for name in plain_state)  # same seed, weights
+    tokens = plain.encode(images).tokens
+    slots = torch.randn(2, plain.config.num_slots, plain.config.slot_size, generator=torch.Generator().manual_seed(0))
+    slot_kv = official.slot_kv(slots)[0]
+    embedded = official.embed_tokens(tokens, slice(0, tokens.shape[1]))  # (B,L,d)
+    block = official.decoder.blocks[0]  # by hand: x ← LN(x); x + SelfAttn(x); then as every pre-LN block
+    hidden = block.norm_self(embedded)
+    attention = block.self_attention
+    queries, (keys, values) = attention.split_heads(attention.project_q(hidden)), attention.keys_values(hidden)
+    hidden = hidden + attention.attend(queries, keys, values, causal=model_cls is SLATEModel)
+    queries = block.cross_attention.split_heads(block.cross_attention.project_q(block.norm_cross(hidden)))
+    hidden = hidden + block.cross_attention.attend(queries, *slot_kv, causal=False)
+    hidden = hidden + block.mlp(block.norm_mlp(hidden))
+    torch.testing.assert_close(block(embedded, slot_kv), hidden)
+    assert not torch.allclose(plain.decoder.blocks[0](embedded, slot_kv), hidden, atol=1e-3)
+    assert not torch.allclose(official.token_logits(tokens, slots), plain.token_logits(tokens, slots), atol=1e-3)
+    official.save_pretrained(tmp_path)
+    assert type(official).from_pretrained(tmp_path).config.normalize_decoder_input is True
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["normalize_decoder_input"]  # a checkpoint saved before the field existed
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert type(official).from_pretrained(tmp_path).config.normalize_decoder_input is False
 
 
 @pytest.mark.parametrize("position_encoding", ["learned", "rope"])

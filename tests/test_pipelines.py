@@ -314,6 +314,11 @@ def test_benchmarks_official_slate_loop_gives_the_uncached_tokens(slate_pipe):
     assert torch.equal(official_slate_tokens(model, slots), uncached)
     images = decode_call("slate_official_loop", slate_pipe, slots, None)()
     assert torch.equal(images, model.decode_tokens(uncached))
+    torch.manual_seed(0)  # with the official first block (`is_first`) too
+    official = SLATEModel(SLATEConfig.from_preset("tiny", normalize_decoder_input=True)).eval()
+    official_tokens = official_slate_tokens(official, slots)
+    assert torch.equal(official_tokens, official.generate_tokens(slots, use_cache=False))
+    assert not torch.equal(official_tokens, uncached)
     rope = SLATEModel(SLATEConfig.from_preset("tiny", position_encoding="rope")).eval()
     with pytest.raises(ValueError, match="position_encoding='rope'"):
         official_slate_tokens(rope, slots)

@@ -160,6 +160,10 @@ class SlotTransformerConfig(PretrainedConfig):
         d_model (`int`): transformer width. num_decoder_layers (`int`), num_heads (`int`), mlp_hidden_size (`int`).
         dropout (`float`): dropout in the decoder and on the embeddings.
         position_encoding (`str`): decoder positions, "learned" absolute or 2-D "rope" (Table 5).
+        normalize_decoder_input (`bool`): the first decoder block replaces the residual stream by its self-attention
+            LayerNorm of the embedded tokens, as the official SLATE code's first block (`is_first`) does; False
+            (default, and every checkpoint saved before this field) adds the attention to the raw embeddings like
+            every later block. The same parameters either way; the paper does not say.
         train_batch_size, num_train_epochs, warmup_steps, learning_rate, dvae_learning_rate, max_grad_norm,
         tau_start, tau_end, tau_annealing_steps, sigma_start, sigma_annealing_steps: the training recipe of Table 6.
     """
@@ -188,6 +192,7 @@ class SlotTransformerConfig(PretrainedConfig):
     mlp_hidden_size: int = 192
     dropout: float = 0.1
     position_encoding: str = "learned"
+    normalize_decoder_input: bool = False
     # training recipe (Table 6)
     train_batch_size: int = 50
     num_train_epochs: int = 80

@@ -146,6 +146,7 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
             dropout=config.dropout,
             causal=self.causal_decoder,
             rope_grid_width=config.tokens_per_side if config.position_encoding == "rope" else None,
+            normalize_input=config.normalize_decoder_input,
         )
         self.head = self.build_head(config)
         self.mixture_decoder = None

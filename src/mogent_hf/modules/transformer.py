@@ -1,7 +1,8 @@
 """Pre-LN transformer decoder conditioned on slots by cross-attention (SLATE's decoder, shared with MOGENT).
 
 Each block: x + SelfAttn(LN(x)) [causal for SLATE, bidirectional for MOGENT, optional 2-D RoPE] →
-x + CrossAttn(LN(x), slots) → x + MLP(LN(x)); a final LayerNorm. Attention runs through
+x + CrossAttn(LN(x), slots) → x + MLP(LN(x)); a final LayerNorm. With `normalize_input`, the first block starts
+from x ← LN(x) (its self-attention LayerNorm), as the official SLATE code's first block. Attention runs through
 `F.scaled_dot_product_attention`. For decoding loops the slots' cross-attention is prepared once per image —
 as keys/values (`slot_kv`) or, cheaper, with the query and output projections folded into the slots
 (`fold_slot_attention`) — and causal decoding keeps a preallocated self-attention K/V cache (`KVCache`).
@@ -134,9 +135,18 @@ class MultiHeadAttention(nn.Module):
 
 
 class DecoderBlock(nn.Module):
-    def __init__(self, d_model: int, num_heads: int, mlp_hidden_size: int, dropout: float, causal: bool):
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        mlp_hidden_size: int,
+        dropout: float,
+        causal: bool,
+        normalize_input: bool = False,
+    ):
+        """`normalize_input`: the residual stream continues from LN(x), not x (the official SLATE `is_first`)."""
         super().__init__()
-        self.causal = causal
+        self.causal, self.normalize_input = causal, normalize_input
         self.norm_self = nn.LayerNorm(d_model)
         self.self_attention = MultiHeadAttention(d_model, num_heads, dropout)
         self.norm_cross = nn.LayerNorm(d_model)
@@ -162,6 +172,8 @@ class DecoderBlock(nn.Module):
         """
         # Self-attention
         normed = self.norm_self(hidden)
+        if self.normalize_input:
+            hidden = normed
         attn = self.self_attention
         keys, values = attn.keys_values(normed)
         query_rotary = rotary
@@ -202,11 +214,14 @@ class TransformerDecoder(nn.Module):
         dropout: float,
         causal: bool,
         rope_grid_width: int | None = None,
+        normalize_input: bool = False,
     ):
+        """`normalize_input`: the first block starts from LN(x) (see `DecoderBlock`)."""
         super().__init__()
         self.causal, self.rope_grid_width, self.num_heads = causal, rope_grid_width, num_heads
         self.blocks = nn.ModuleList(
-            DecoderBlock(d_model, num_heads, mlp_hidden_size, dropout, causal) for _ in range(num_layers)
+            DecoderBlock(d_model, num_heads, mlp_hidden_size, dropout, causal, normalize_input and layer == 0)
+            for layer in range(num_layers)
         )
         self.norm = nn.LayerNorm(d_model)
 
