@@ -115,12 +115,13 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def make_pipeline(model_type: str, preset: str, resolution: int, dtype: torch.dtype, device: torch.device):
+def make_pipeline(model_type: str, preset: str, resolution: int, dtype: torch.dtype, device: torch.device, **overrides):
+    """A seeded, randomly initialised pipeline of the preset at `resolution`; `overrides` are config fields."""
     torch.manual_seed(0)
     if model_type == "mogent":
-        model = MOGENTModel(MOGENTConfig.from_preset(preset, image_size=resolution))
+        model = MOGENTModel(MOGENTConfig.from_preset(preset, image_size=resolution, **overrides))
     else:
-        model = SLATEModel(SLATEConfig.from_preset(preset, image_size=resolution))
+        model = SLATEModel(SLATEConfig.from_preset(preset, image_size=resolution, **overrides))
     pipe = pipeline_for_model(model).to(device, dtype)
     pipe.model.eval()
     pipe.set_progress_bar_config(disable=True)

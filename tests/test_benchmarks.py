@@ -100,13 +100,30 @@ def test_paired_ratio_alternates_the_decoders_and_reports_each_pairs_ratio(tmp_p
         result = paired_ratio.main([*arguments, "--no-isolate", "--output", str(tmp_path / "pairs.json")])
     modes = [call.args[0] for call in timed.call_args_list]
     assert modes == ["mogent", "slate_kv", "slate_kv", "mogent", "mogent", "slate_kv"]  # ABBA: drift hits both
-    assert all(call.args[1:] == ("3dshapes", 16, "fp32", "cpu") for call in timed.call_args_list)
+    assert all(call.args[1:] == ("3dshapes", 16, "fp32", "cpu", None) for call in timed.call_args_list)
     for pair in result["pairs"]:
         assert pair["ratio"] == pair["seconds"]["slate_kv"] / pair["seconds"]["mogent"] > 0
     summary = result["summary"]
     assert summary["median_ratio"] == sorted(pair["ratio"] for pair in result["pairs"])[1]
     assert summary["min_ratio"] <= summary["median_ratio"] <= summary["max_ratio"]
     assert json.loads((tmp_path / "pairs.json").read_text()) == result
+
+
+def test_paired_ratio_can_give_slate_another_head_count(tmp_path):
+    from unittest import mock
+
+    import paired_ratio
+
+    arguments = ["--preset", "3dshapes", "--resolution", "16", "--numerator", "slate_kv", "--pairs", "1"]
+    with mock.patch.object(paired_ratio, "make_pipeline", wraps=paired_ratio.make_pipeline) as made:
+        result = paired_ratio.main(
+            [*arguments, "--slate_num_heads", "2", "--no-isolate", "--output", str(tmp_path / "pairs.json")]
+        )
+    heads = {call.args[0]: call.kwargs for call in made.call_args_list}
+    assert heads == {"mogent": {}, "slate": {"num_heads": 2}}  # SLATE alone changes
+    assert (result["case"]["slate_num_heads"], result["case"]["mogent_num_heads"]) == (2, 8)
+    with pytest.raises(ValueError, match="num_heads"):  # before anything is timed
+        paired_ratio.main([*arguments, "--slate_num_heads", "5", "--no-isolate", "--output", str(tmp_path / "x.json")])
 
 
 def test_paired_ratio_rejects_a_decoder_compared_with_itself():
