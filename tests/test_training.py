@@ -435,6 +435,14 @@ def test_bad_arguments_fail_before_training_with_a_clear_message(tmp_path, argum
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("model_type", ["mogent", "slate"])
+def test_model_flags_reach_the_config(model_type):
+    arguments = ["--model_type", model_type, "--synthetic", "clevr", "--normalize_decoder_input", "--num_heads", "2"]
+    config = train.build_config(train.parse_args(arguments))
+    assert (config.normalize_decoder_input, config.num_heads) == (True, 2)
+    assert train.build_config(train.parse_args(arguments[:4])).normalize_decoder_input is False  # the preset's
+
+
 def test_a_missing_dataset_column_fails_before_training(tmp_path):
     from mogent_hf.data import make_synthetic_dataset, save_as_hub_layout
 

@@ -97,6 +97,7 @@ CONFIG_FLAGS = {
     "zero_mask_init": bool,
     "loss_on_masked_only": bool,
     "head_transform": bool,
+    "normalize_decoder_input": bool,
 }
 RECIPE_FLAGS = {  # training fields of the config (Table 6)
     "train_batch_size": int,
