@@ -44,17 +44,16 @@ from mogent_hf import MOGENTConfig, SLATEConfig
 
 
 def time_decode(
-    mode: str, preset: str, resolution: int, precision: str, device: str, slate_num_heads: int | None = None
+    mode: str, preset: str, resolution: int, precision: str, device: str, slate_overrides: dict | None = None
 ) -> float:
     """Seconds of one batch-1 decode from slots by `mode` (see `generation.MODES`), after one warm-up decode;
-    `slate_num_heads` overrides the preset's head count of SLATE's decoder."""
+    `slate_overrides` are config fields of SLATE's model (e.g. its head count)."""
     device = torch.device(device)
     dtype = DTYPES[precision]
     if mode.startswith("mogent"):
         pipe = make_pipeline("mogent", preset, resolution, dtype, device)
     else:
-        overrides = {} if slate_num_heads is None else {"num_heads": slate_num_heads}
-        pipe = make_pipeline("slate", preset, resolution, dtype, device, **overrides)
+        pipe = make_pipeline("slate", preset, resolution, dtype, device, **(slate_overrides or {}))
     images = torch.rand(1, 3, resolution, resolution, generator=torch.Generator().manual_seed(0)).to(device, dtype)
     slots = pipe.model.encode(images, generator=torch.Generator(device).manual_seed(0)).slots
     (seconds,) = measure(decode_call(mode, pipe, slots, None), device, repeats=1, max_seconds=math.inf)
@@ -95,9 +94,10 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--numerator and --denominator must differ, got {args.numerator!r} for both")
     if args.pairs < 1:
         parser.error(f"--pairs must be at least 1, got {args.pairs}")
-    resolution = args.resolution or MOGENTConfig.from_preset(args.preset).image_size
-    slate_config = SLATEConfig.from_preset(args.preset, **({} if args.slate_num_heads is None else
-                                                           {"num_heads": args.slate_num_heads}))  # fmt: skip
+    mogent_config = MOGENTConfig.from_preset(args.preset)
+    resolution = args.resolution or mogent_config.image_size
+    slate_overrides = {} if args.slate_num_heads is None else {"num_heads": args.slate_num_heads}
+    slate_config = SLATEConfig.from_preset(args.preset, **slate_overrides)  # a bad override fails before any timing
     device = torch.device(args.device)
     peaks = report_peaks(device, [args.precision])
     output = results_path(args.output, f"paired_ratio_{device.type}_{args.preset}_{args.precision}")
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
         seconds = {}
         for mode in order:
             seconds[mode] = timed(
-                time_decode, mode, args.preset, resolution, args.precision, args.device, args.slate_num_heads
+                time_decode, mode, args.preset, resolution, args.precision, args.device, slate_overrides
             )
             if seconds[mode] is None:
                 raise SystemExit(f"pair {index + 1}: the process timing {mode} died (out of memory?)")
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "denominator": args.denominator,
                 "isolated": args.isolate,
                 "slate_num_heads": slate_config.num_heads,
-                "mogent_num_heads": MOGENTConfig.from_preset(args.preset).num_heads,
+                "mogent_num_heads": mogent_config.num_heads,
             },  # fmt: skip
             "pairs": pairs,
             "summary": summarise(pairs, args.numerator, args.denominator),

@@ -100,7 +100,7 @@ def test_paired_ratio_alternates_the_decoders_and_reports_each_pairs_ratio(tmp_p
         result = paired_ratio.main([*arguments, "--no-isolate", "--output", str(tmp_path / "pairs.json")])
     modes = [call.args[0] for call in timed.call_args_list]
     assert modes == ["mogent", "slate_kv", "slate_kv", "mogent", "mogent", "slate_kv"]  # ABBA: drift hits both
-    assert all(call.args[1:] == ("3dshapes", 16, "fp32", "cpu", None) for call in timed.call_args_list)
+    assert all(call.args[1:] == ("3dshapes", 16, "fp32", "cpu", {}) for call in timed.call_args_list)
     for pair in result["pairs"]:
         assert pair["ratio"] == pair["seconds"]["slate_kv"] / pair["seconds"]["mogent"] > 0
     summary = result["summary"]
