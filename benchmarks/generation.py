@@ -263,8 +263,11 @@ def decode_call(mode: str, pipe, slots: torch.Tensor, images: torch.Tensor | Non
     return lambda: pipe(**source, use_cache=mode == "slate_kv", output_type="pt")
 
 
-def in_fresh_process(function, *args):
-    """`function(*args)` in a fresh (spawned) process; None when that process dies, e.g. killed for memory."""
+def in_fresh_process(function, *args, isolate: bool = True):
+    """`function(*args)` in a fresh (spawned) process; None when that process dies, e.g. killed for memory.
+    `isolate=False` (the scripts' --no-isolate) calls it in this process instead."""
+    if not isolate:
+        return function(*args)
     try:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             return pool.submit(function, *args).result()
@@ -373,13 +376,11 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     for case in cases(args) if not args.quick else cases(args)[:1]:
         for precision in args.precisions:
-            if args.isolate:  # a fresh process, so that no earlier case's state slows this one
-                measured = in_fresh_process(measure_case, case, precision, peaks, args)
-                if measured is None:
-                    print(f"{case} {precision}: the case's process died (out of memory?); going on", flush=True)
-                rows += measured or []
-            else:
-                rows += measure_case(case, precision, peaks, args)
+            # a fresh process (unless --no-isolate), so that no earlier case's state slows this one
+            measured = in_fresh_process(measure_case, case, precision, peaks, args, isolate=args.isolate)
+            if measured is None:
+                print(f"{case} {precision}: the case's process died (out of memory?); going on", flush=True)
+            rows += measured or []
             result = write_results(output, device, peaks, rows)  # after every case: a run cut short keeps them
     print_tables(result)
     if not args.quick:

@@ -101,15 +101,13 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device)
     peaks = report_peaks(device, [args.precision])
     output = results_path(args.output, f"paired_ratio_{device.type}_{args.preset}_{args.precision}")
-    timed = in_fresh_process if args.isolate else lambda function, *call: function(*call)
     pairs = []
     for index in range(args.pairs):
         order = (args.denominator, args.numerator) if index % 2 == 0 else (args.numerator, args.denominator)
         seconds = {}
         for mode in order:
-            seconds[mode] = timed(
-                time_decode, mode, args.preset, resolution, args.precision, args.device, slate_overrides
-            )
+            call = (mode, args.preset, resolution, args.precision, args.device, slate_overrides)
+            seconds[mode] = in_fresh_process(time_decode, *call, isolate=args.isolate)
             if seconds[mode] is None:
                 raise SystemExit(f"pair {index + 1}: the process timing {mode} died (out of memory?)")
             print(f"pair {index + 1}/{args.pairs}  {mode:16s} {seconds[mode] * 1e3:10.1f} ms", flush=True)

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
                     for model_type in MODELS:
                         options = (model_type, preset, batch, precision, dropout, device,
                                    1 if args.quick else args.repeats)  # fmt: skip
-                        row = in_fresh_process(time_steps, *options) if args.isolate else time_steps(*options)
+                        row = in_fresh_process(time_steps, *options, isolate=args.isolate)
                         if row is None:  # e.g. clevr at batch 64 with dropout needs more than our 24 GiB
                             row = {"model": model_type, "preset": preset, "batch": batch, "precision": precision,
                                    "dropout": dropout, "failed": "the row's process died (out of memory?)"}  # fmt: skip

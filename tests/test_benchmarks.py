@@ -87,6 +87,7 @@ def test_benchmark_cases_run_in_a_fresh_process_and_a_dying_one_is_reported():
 
     assert in_fresh_process(math.sqrt, 16.0) == 4.0
     assert in_fresh_process(os.getpid) != os.getpid()
+    assert in_fresh_process(os.getpid, isolate=False) == os.getpid()  # --no-isolate: in this process
     assert in_fresh_process(os._exit, 1) is None  # as when the kernel kills the row for memory
 
 
