@@ -1,7 +1,9 @@
 """Test isolation: no network, temporary Hugging Face caches. Set before any Hugging Face library is imported."""
 
 import os
+import sys
 import tempfile
+from pathlib import Path
 
 _HF_TMP = tempfile.mkdtemp(prefix="mogent_hf_tests_")
 os.environ["HF_HOME"] = os.path.join(_HF_TMP, "hf_home")
@@ -10,6 +12,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["HF_HUB_DISABLE_XET"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The benchmark scripts import one another as top-level modules (`from generation import ...`); so do the tests.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -1,16 +1,12 @@
 """The benchmarks' FLOP counting, against torch's own count of the same attention written as matmuls."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from generation import sdpa_flops
 from torch.utils.flop_counter import FlopCounterMode
-
-sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from generation import sdpa_flops  # noqa: E402
 
 
 def counted(fn) -> int:

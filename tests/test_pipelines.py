@@ -225,10 +225,6 @@ def test_bad_edit_inputs_raise_clear_errors(mogent_pipe, images):
 def test_optimised_maskgit_decoding_equals_the_unoptimised_loop(mogent_pipe):
     """Head only at masked positions, slots' cross-attention folded once, exact sampler: the same tokens as the
     naive loop of the benchmark (fp32, greedy), and within tolerance in bf16."""
-    import sys
-    from pathlib import Path
-
-    sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from generation import (
         allocating_sampler,
         flat_inverse_cdf,
@@ -279,10 +275,6 @@ def test_optimised_maskgit_decoding_equals_the_unoptimised_loop(mogent_pipe):
 def test_benchmarks_compiled_decoder_gives_the_same_tokens_and_compiles_once(mogent_pipe):
     """`pipe.model.decoder` under torch.compile (the benchmark's mogent_compiled mode): the eager tokens (fp32,
     greedy), one compilation reused by the next call, and the eager decoder back after the block."""
-    import sys
-    from pathlib import Path
-
-    sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from generation import compiled_decoder
 
     slots = torch.randn(2, mogent_pipe.model.config.num_slots, mogent_pipe.model.config.slot_size)
@@ -301,10 +293,6 @@ def test_benchmarks_official_slate_loop_gives_the_uncached_tokens(slate_pipe):
     """The benchmark's op-for-op replica of the official SLATE decoding loop (one-hot prefixes, masked matmul
     attention) decodes the tokens of `generate_tokens(use_cache=False)` (greedy, fp32), through its
     `generation` mode as well; a RoPE model, which the official code cannot express, is refused."""
-    import sys
-    from pathlib import Path
-
-    sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from generation import decode_call
     from slate_official_loop import official_slate_tokens
 
