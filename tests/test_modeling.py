@@ -83,9 +83,9 @@ def test_slate_cached_step_logits_match_teacher_forcing(images):
 @pytest.mark.parametrize("position_encoding, normalize", [("learned", False), ("rope", False), ("learned", True)])
 def test_mogent_logits_at_query_positions_are_the_rows_of_the_full_logits(position_encoding, normalize, images):
     # query_positions computes the last block and the head only at those rows (the decoding loop's masked ones)
-    config = dict(position_encoding=position_encoding, normalize_decoder_input=normalize, num_decoder_layers=1)
-    if not normalize:
-        config.pop("num_decoder_layers")  # with one layer, the first block is also the pruned last one
+    config = dict(position_encoding=position_encoding, normalize_decoder_input=normalize)
+    if normalize:
+        config["num_decoder_layers"] = 1  # the first block is also the pruned last one
     model = tiny(MOGENTModel, MOGENTConfig, **config).eval()
     slots = model.encode(images).slots
     generator = torch.Generator().manual_seed(0)
