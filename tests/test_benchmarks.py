@@ -128,3 +128,32 @@ def test_paired_ratio_rejects_a_decoder_compared_with_itself():
 
     with pytest.raises(SystemExit):
         paired_ratio.main(["--numerator", "mogent", "--denominator", "mogent"])
+
+
+def test_train_step_times_both_models_per_row_and_can_leave_out_the_dropout_rows(tmp_path):
+    from unittest import mock
+
+    import train_step
+
+    with mock.patch.object(train_step, "time_steps", wraps=train_step.time_steps) as timed:
+        result = train_step.main(["--quick", "--dropout", "off", "--no-isolate", "--output", str(tmp_path / "t.json")])
+    rows = result["rows"]
+    assert [(row["model"], row["precision"], row["dropout"]) for row in rows] == [
+        ("mogent", "fp32", False), ("slate", "fp32", False), ("mogent", "bf16", False), ("slate", "bf16", False)
+    ]  # fmt: skip
+    assert timed.call_count == 4 and all(row["batch"] == 2 and len(row["seconds"]) == 1 for row in rows)
+    for model_type, (config_cls, model_cls) in train_step.MODELS.items():
+        parameters = sum(p.numel() for p in model_cls(config_cls.from_preset("tiny")).parameters())
+        assert all(row["parameters"] == parameters for row in rows if row["model"] == model_type)
+    assert json.loads((tmp_path / "t.json").read_text())["rows"] == rows
+
+    def fake_row(model_type, preset, batch, precision, dropout, device, repeats):
+        return {"model": model_type, "preset": preset, "batch": batch, "precision": precision, "dropout": dropout,
+                "median_s": 1.0, "parameters": 1, "peak_memory_mb": 1.0}  # fmt: skip
+
+    with mock.patch.object(train_step, "time_steps", side_effect=fake_row):
+        result = train_step.main(
+            ["--presets", "3dshapes", "--dropout", "on", "--no-isolate", "--output", str(tmp_path / "f.json")]
+        )
+    assert sorted({(row["batch"], row["dropout"]) for row in result["rows"]}) == [(8, True), (64, True)]
+    assert train_step.TABLE1_TRAIN_BATCH == 64  # Table 1's training batch, not Table 6's 50 for 3D Shapes
