@@ -295,25 +295,45 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
             objective = mse - weight * entropy
         return objective, mse, reconstruction, log_probs.argmax(dim=1).flatten(1).detach()
 
-    def slot_losses(
+    def training_output(
         self,
         dvae_objective: torch.Tensor,
+        dvae_mse: torch.Tensor,
+        reconstruction: torch.Tensor,
+        tokens: torch.Tensor,
+        slots: torch.Tensor,
+        attention: torch.Tensor,
+        logits: torch.Tensor,
         cross_entropy: torch.Tensor,
-        slots,
-        attention,
-        tokens,
-        mixture_loss_weight: float | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss (), mixture cross-entropy ()): the DVAE objective + the decoder's cross-entropy + the weighted
-        slot-mask mixture loss of `SlotMixtureTokenDecoder` (0 without `config.mixture_loss_weight`).
+        mixture_loss_weight: float | None,
+        return_dict: bool,
+        token_mask: torch.Tensor | None = None,
+    ):
+        """Output of a full training pass. loss = the DVAE objective + the decoder's cross-entropy + the weighted
+        slot-mask mixture loss of `SlotMixtureTokenDecoder` (0 without `config.mixture_loss_weight`);
         `mixture_loss_weight` overrides the config's weight (an annealed one); the mixture is still measured at 0."""
         if self.mixture_decoder is None:
-            return dvae_objective + cross_entropy, torch.zeros_like(cross_entropy)
-        weight = self.config.mixture_loss_weight if mixture_loss_weight is None else mixture_loss_weight
-        if weight < 0:
-            raise ValueError(f"`mixture_loss_weight` must be >= 0, got {weight}")
-        mixture = self.mixture_decoder(slots, attention, tokens)
-        return dvae_objective + cross_entropy + weight * mixture, mixture
+            loss, mixture = dvae_objective + cross_entropy, torch.zeros_like(cross_entropy)
+        else:
+            weight = self.config.mixture_loss_weight if mixture_loss_weight is None else mixture_loss_weight
+            if weight < 0:
+                raise ValueError(f"`mixture_loss_weight` must be >= 0, got {weight}")
+            mixture = self.mixture_decoder(slots, attention, tokens)
+            loss = dvae_objective + cross_entropy + weight * mixture
+        output = SlotTransformerOutput(
+            loss=loss,
+            dvae_mse=dvae_mse,
+            cross_entropy=cross_entropy,
+            mixture_cross_entropy=mixture,
+            reconstruction=reconstruction,
+            logits=logits,
+            token_mask=token_mask,
+            tokens=tokens,
+            slots=slots,
+            attention=attention,
+            slot_masks=self.attention_to_masks(attention),
+        )
+        return output if return_dict else output.to_tuple()
 
     def dvae_only_output(self, dvae_objective, dvae_mse, reconstruction, tokens, return_dict: bool):
         """Output of a DVAE-only training pass (`forward(..., dvae_only=True)`): loss = the DVAE's objective."""

@@ -119,23 +119,8 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         masked_tokens = tokens.masked_fill(token_mask, self.config.mask_token_id)
         logits = self.token_logits(masked_tokens, slots)
         cross_entropy = token_cross_entropy(logits, tokens, token_mask if self.config.loss_on_masked_only else None)
-        loss, mixture_cross_entropy = self.slot_losses(
-            dvae_objective, cross_entropy, slots, attention, tokens, mixture_loss_weight
-        )
-        output = SlotTransformerOutput(
-            loss=loss,
-            dvae_mse=dvae_mse,
-            cross_entropy=cross_entropy,
-            mixture_cross_entropy=mixture_cross_entropy,
-            reconstruction=reconstruction,
-            logits=logits,
-            token_mask=token_mask,
-            tokens=tokens,
-            slots=slots,
-            attention=attention,
-            slot_masks=self.attention_to_masks(attention),
-        )
-        return output if return_dict else output.to_tuple()
+        return self.training_output(dvae_objective, dvae_mse, reconstruction, tokens, slots, attention, logits,
+                                    cross_entropy, mixture_loss_weight, return_dict, token_mask=token_mask)  # fmt: skip
 
 
 __all__ = ["MOGENTModel"]

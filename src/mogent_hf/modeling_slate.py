@@ -130,22 +130,8 @@ class SLATEModel(SlotTransformerPreTrainedModel):
         slots, attention = self.encode_slots(pixel_values, tokens, sigma=sigma, generator=generator)
         logits = self.token_logits(tokens, slots)
         cross_entropy = token_cross_entropy(logits, tokens, None)
-        loss, mixture_cross_entropy = self.slot_losses(
-            dvae_objective, cross_entropy, slots, attention, tokens, mixture_loss_weight
-        )
-        output = SlotTransformerOutput(
-            loss=loss,
-            dvae_mse=dvae_mse,
-            cross_entropy=cross_entropy,
-            mixture_cross_entropy=mixture_cross_entropy,
-            reconstruction=reconstruction,
-            logits=logits,
-            tokens=tokens,
-            slots=slots,
-            attention=attention,
-            slot_masks=self.attention_to_masks(attention),
-        )
-        return output if return_dict else output.to_tuple()
+        return self.training_output(dvae_objective, dvae_mse, reconstruction, tokens, slots, attention, logits,
+                                    cross_entropy, mixture_loss_weight, return_dict)  # fmt: skip
 
 
 __all__ = ["SLATEModel"]
