@@ -6,7 +6,7 @@ allocated, or the peak RSS of the row's own process on CPU) and parameter counts
 so that its peak memory is its own and no earlier row's allocations slow it; a row whose process dies (killed for
 memory) is recorded as failed and the run goes on.
 
-    python benchmarks/train_step.py --presets 3dshapes                        # ≈ 9 min on our 2-core CPU
+    python benchmarks/train_step.py --presets 3dshapes                        # ≈ 6 min on our 2-core CPU
     python benchmarks/train_step.py --presets clevr --no-paper_batch --repeats 2  # ≈ 8 min (batch 8 only)
     python benchmarks/train_step.py --presets clevr --dropout off --repeats 2     # ≈ 12 min, batch 64 without dropout
     python benchmarks/train_step.py --quick                                   # tiny smoke run
