@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from train import add_data_arguments, build_datasets
+from train import add_data_arguments, build_datasets, require_data_source
 
 from mogent_hf import MaskGITScheduler, MOGENTPipeline, load_slot_pipeline
+from mogent_hf.command_line import HelpFormatter, configure_logging, run_command, user_errors
 from mogent_hf.data import collate
 from mogent_hf.metrics import segmentation_metrics
 from mogent_hf.metrics.generation import (
@@ -40,8 +41,9 @@ from mogent_hf.visualization import line_plot
 SEGMENTATION = ("fg_ari", "miou", "fg_miou", "mbo")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's options, each with help text and its default shown."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--pipelines", nargs="+", required=True, help="pipeline directories or Hub ids")
     parser.add_argument("--names", nargs="+", default=None, help="column names (default: the directory names)")
     add_data_arguments(parser)
@@ -54,16 +56,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--inception_filename", default="inception-2015-12-05.pt", help="file in the Hub repo")
     parser.add_argument("--lpips_weights", default=None, help="a TorchScript LPIPS network: a path or a Hub repo id")
     parser.add_argument("--lpips_filename", default="lpips.pt", help="file in the Hub repo")
-    parser.add_argument("--mask_ratios", type=float, nargs="+", default=[0.25, 0.5, 0.75, 0.95])
-    parser.add_argument("--num_inference_steps", type=int, default=20)
+    parser.add_argument("--mask_ratios", type=float, nargs="+", default=[0.25, 0.5, 0.75, 0.95],
+                        help="Figure 8: fractions of the tokens masked before decoding from the slots")  # fmt: skip
+    parser.add_argument("--num_inference_steps", type=int, default=20, help="MOGENT's parallel decoding steps T")
     parser.add_argument("--sweep_steps", type=int, nargs="*", default=None, help="Figure 6: T values (MOGENT)")
     parser.add_argument("--sweep_temperatures", type=float, nargs="*", default=None,
                         help="Figure 9: choice temperatures (MOGENT)")  # fmt: skip
-    parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
-    parser.add_argument("--output_dir", default="eval-results")
+    parser.add_argument("--batch_size", type=int, default=32, help="images per forward pass")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="the models' dtype")
+    parser.add_argument("--output_dir", default="eval-results", help="results.json, tables and plots")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    require_data_source(parser, args)
     if args.names is not None and len(args.names) != len(args.pipelines):
         parser.error(f"--names gives {len(args.names)} names for {len(args.pipelines)} pipelines")
     if (args.sweep_steps or args.sweep_temperatures) and args.inception_weights is None:
@@ -76,6 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load_pipeline(name_or_path: str, device: str, dtype: torch.dtype):
     """A MOGENT or SLATE pipeline, whichever `model_index.json` names, on `device` in `dtype`."""
+    looks_local = Path(name_or_path).is_absolute() or str(name_or_path).startswith((".", "~"))
+    if looks_local and not Path(name_or_path).expanduser().is_dir():
+        raise ValueError(f"`--pipelines`: {name_or_path} is not a directory (a saved pipeline or a Hub id)")
     pipe = load_slot_pipeline(name_or_path).to(device, dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -170,16 +182,20 @@ def markdown_table(results: dict[str, dict], keys: list[str], title: str) -> str
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
-    output_dir = Path(args.output_dir)
-    names = args.names or [Path(p).name or p for p in args.pipelines]
-    pipes = {name: load_pipeline(path, args.device, dtype) for name, path in zip(names, args.pipelines, strict=True)}
-    resolution = next(iter(pipes.values())).model.config.image_size
-    args.num_validation_scenes = max(args.num_images, args.num_generated if args.inception_weights else 0)
-    args.num_train_scenes = max(args.num_train_scenes, args.num_validation_scenes + 1)
-    _, held_out = build_datasets(args, resolution)
-    rows = collate([held_out[i] for i in tqdm(range(len(held_out)), desc="loading held-out images")], resolution)
-    images, masks = rows["pixel_values"], rows.get("masks")
+    configure_logging()
+    with user_errors():  # unknown pipelines or data: one `error:` line on the command line
+        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
+        output_dir = Path(args.output_dir)
+        names = args.names or [Path(p).name or p for p in args.pipelines]
+        pipes = {
+            name: load_pipeline(path, args.device, dtype) for name, path in zip(names, args.pipelines, strict=True)
+        }
+        resolution = next(iter(pipes.values())).model.config.image_size
+        args.num_validation_scenes = max(args.num_images, args.num_generated if args.inception_weights else 0)
+        args.num_train_scenes = max(args.num_train_scenes, args.num_validation_scenes + 1)
+        _, held_out = build_datasets(args, resolution)
+        rows = collate([held_out[i] for i in tqdm(range(len(held_out)), desc="loading held-out images")], resolution)
+        images, masks = rows["pixel_values"], rows.get("masks")
     eval_images, eval_masks = images[: args.num_images], None if masks is None else masks[: args.num_images]
 
     inception = lpips = real_features = None
@@ -257,4 +273,4 @@ def draw_sweeps(sweeps: dict, output_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, prog="evaluate.py")

@@ -19,6 +19,8 @@ import argparse
 import functools
 import importlib.util
 import json
+import shlex
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -44,6 +46,7 @@ from mogent_hf import (
     SLATEModel,
     pipeline_for_model,
 )
+from mogent_hf.command_line import HelpFormatter, StopRequest, configure_logging, run_command, user_errors
 from mogent_hf.data import Shapes3DH5, SyntheticScenes, collate, iter_clevr_with_masks, load_image_dataset
 from mogent_hf.data.render import RENDERERS
 from mogent_hf.metrics import segmentation_metrics
@@ -68,7 +71,21 @@ from mogent_hf.visualization import image_grid, overlay_labels
 
 logger = get_logger(__name__, log_level="INFO")
 MODELS = {"mogent": (MOGENTConfig, MOGENTModel), "slate": (SLATEConfig, SLATEModel)}
-PRESETS = ("3dshapes", "clevr", "small", "tiny")
+PRESETS = ("3dshapes", "clevr", "small", "tiny", "quickstart")
+# The README's main job: the `small` model with the recipe that finds objects fastest on our CPUs (docs/results.md:
+# DVAE warm-up with an annealed codebook-entropy term, then the slot-mask mixture loss faded out), on simple scenes.
+# "expected" is what two seeds measured (docs/results.md, "The quickstart"); train.py prints it next to the run's.
+QUICKSTART = {
+    "model_preset": "small",
+    "flags": dict(
+        synthetic="clevr", synthetic_simple=True, min_objects=2, max_objects=4,
+        codebook_entropy_weight=0.01, codebook_entropy_annealing_steps=1000, dvae_pretrain_steps=1000,
+        mixture_loss_weight=1.0, mixture_decoder_positions=False, mixture_loss_annealing_steps=1500,
+        lr_warmup_steps="500", annealing_steps="1500", max_train_steps=3000, validation_steps=500,
+        checkpointing_steps=500, output_dir="runs/quickstart",
+    ),
+    "expected": None,
+}  # fmt: skip
 # Config fields a flag may override (None = keep the preset's value).
 CONFIG_FLAGS = {
     "vocab_size": int,
@@ -126,49 +143,65 @@ FINE_TUNING_FLAGS = (
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The data-source flags shared by train.py and evaluate.py."""
     data = parser.add_argument_group("data (exactly one source)")
-    source = data.add_mutually_exclusive_group(required=True)
+    source = data.add_mutually_exclusive_group()  # required: checked by require_data_source (presets may set one)
     source.add_argument("--synthetic", choices=tuple(RENDERERS), help="scenes rendered on the fly, no files")
     source.add_argument("--dataset_name", help="a `datasets` Hub id or a local dataset directory")
     source.add_argument("--h5_path", help="DeepMind's 3dshapes.h5")
     source.add_argument("--tfrecord_path", help="a CLEVR-with-masks TFRecord file")
     data.add_argument("--synthetic_simple", action="store_true", help="flat colours, uniform background (clevr)")
     data.add_argument("--num_train_scenes", type=int, default=100_000, help="size of the synthetic training set")
-    data.add_argument("--num_validation_scenes", type=int, default=64)
-    data.add_argument("--image_column", default="image")
+    data.add_argument("--num_validation_scenes", type=int, default=64, help="held-out scenes or rows validated on")
+    data.add_argument("--image_column", default="image", help="image column of --dataset_name")
     data.add_argument("--mask_column", default="mask", help="ground-truth masks; 'none' when there are none")
     data.add_argument("--validation_split", default="test", help="split of --dataset_name held out for validation")
     data.add_argument("--min_objects", type=int, default=None, help="synthetic clevr: fewest objects per scene")
     data.add_argument("--max_objects", type=int, default=None, help="synthetic clevr: most objects per scene; "
                       "TFRecord: keep scenes with ≤ N objects (6 = CLEVR6)")  # fmt: skip
-    data.add_argument("--dataloader_num_workers", type=int, default=0)
+    data.add_argument("--dataloader_num_workers", type=int, default=0, help="data-loading worker processes")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def require_data_source(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """argparse's own error when no data source is given (the group is optional so that a preset can set one)."""
+    if not any(getattr(args, name) for name in ("synthetic", "dataset_name", "h5_path", "tfrecord_path")):
+        parser.error("one of the arguments --synthetic --dataset_name --h5_path --tfrecord_path is required")
+
+
+def quickstart_summary() -> str:
+    return ", ".join(f"--{name} {value}" for name, value in QUICKSTART["flags"].items())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's options, each with help text and its default shown."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     model = parser.add_argument_group("model")
-    model.add_argument("--model_type", choices=tuple(MODELS), default="mogent")
-    model.add_argument("--preset", choices=PRESETS, default=None, help="Table 6 column (default tiny: tests "
-                       "and demos)")  # fmt: skip
-    model.add_argument("--resolution", type=int, default=None, help="image size; default: the preset's")
+    model.add_argument("--model_type", choices=tuple(MODELS), help="MOGENT (masked, parallel decoding) or SLATE "
+                       "(autoregressive)", default="mogent")  # fmt: skip
+    model.add_argument("--preset", choices=PRESETS, default=None, help="3dshapes / clevr: Table 6 of the paper; "
+                       "small: 64 px scenes on a CPU; tiny: tests; quickstart: the README's main job (the small "
+                       "model and a recipe that finds objects in minutes: " + quickstart_summary() + "). "
+                       "Default: tiny")  # fmt: skip
+    model.add_argument("--resolution", type=int, default=None, help="image size; None: the preset's")
     model.add_argument("--pretrained_model_name_or_path", default=None, help="start from the weights and "
                        "config of a trained pipeline or model (directory or Hub id) instead of --preset: "
                        "fine-tuning, e.g. full scenes after simple ones; a new run with fresh schedules")  # fmt: skip
     for name, kind in CONFIG_FLAGS.items():
+        help_text = f"config field `{name}`; None: the preset's (or the pretrained model's)"
         if kind is bool:
-            model.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None)
+            model.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif isinstance(kind, tuple):
-            model.add_argument(f"--{name}", choices=kind, default=None)
+            model.add_argument(f"--{name}", choices=kind, default=None, help=help_text)
         else:
-            model.add_argument(f"--{name}", type=kind, default=None)
+            model.add_argument(f"--{name}", type=kind, default=None, help=help_text)
 
     add_data_arguments(parser)
 
     train = parser.add_argument_group("training (None = the preset's Table 6 value)")
     for name, kind in RECIPE_FLAGS.items():
-        train.add_argument(f"--{name}", type=kind, default=None)
-    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    train.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_train_epochs")
-    train.add_argument("--num_train_epochs", type=int, default=None)
+        train.add_argument(f"--{name}", type=kind, default=None, help=f"`{name}`; None: the preset's")
+    train.add_argument("--gradient_accumulation_steps", type=int, default=1, help="batches per optimizer step")
+    train.add_argument("--max_train_steps", type=int, default=None, help="optimizer steps; overrides "
+                       "--num_train_epochs")  # fmt: skip
+    train.add_argument("--num_train_epochs", type=int, default=None, help="epochs; None: the preset's")
     train.add_argument("--lr_warmup_steps", default="5%", help="steps, a fraction of the run, or 'preset'")
     train.add_argument("--annealing_steps", default="15%", help="τ and σ annealing: steps, fraction, or 'preset'")
     train.add_argument("--dvae_pretrain_steps", type=int, default=0, help="train the DVAE alone for the first N "
@@ -183,21 +216,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        "rates)")  # fmt: skip
     train.add_argument("--lr_halve_on_plateau", action="store_true", help="halve the lr when validation stalls")
     train.add_argument("--plateau_patience", type=int, default=4, help="validations without improvement")
-    train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None, help="None: "
+                       "accelerate's configuration (no)")  # fmt: skip
+    train.add_argument("--seed", type=int, default=0, help="weights, data order and the synthetic scenes")
 
     run = parser.add_argument_group("outputs")
-    run.add_argument("--output_dir", default="mogent-output")
-    run.add_argument("--checkpointing_steps", type=int, default=500)
-    run.add_argument("--checkpoints_total_limit", type=int, default=None)
+    run.add_argument("--output_dir", default="mogent-output", help="the pipeline, checkpoints, samples, logs")
+    run.add_argument("--checkpointing_steps", type=int, default=500, help="save a checkpoint every N steps")
+    run.add_argument("--checkpoints_total_limit", type=int, default=None, help="keep the newest N checkpoints")
     run.add_argument("--resume_from_checkpoint", default=None, help="a checkpoint directory or 'latest'")
-    run.add_argument("--validation_steps", type=int, default=500)
-    run.add_argument("--num_grid_images", type=int, default=8)
-    run.add_argument("--report_to", choices=("none", "tensorboard"), default="none")
-    run.add_argument("--push_to_hub", action="store_true")
-    run.add_argument("--hub_model_id", default=None)
-    run.add_argument("--hub_token", default=None)
+    run.add_argument("--validation_steps", type=int, default=500, help="validate and draw samples every N steps")
+    run.add_argument("--num_grid_images", type=int, default=8, help="images in each sample grid")
+    run.add_argument("--report_to", choices=("none", "tensorboard"), default="none", help="an extra tracker")
+    run.add_argument("--push_to_hub", action="store_true", help="push the final pipeline and card to the Hub")
+    run.add_argument("--hub_model_id", default=None, help="the Hub repo; None: the output directory's name")
+    run.add_argument("--hub_token", default=None, help="None: the token of `hf auth login`")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.preset == "quickstart":  # its recipe as defaults; flags given on the command line still win
+        parser.set_defaults(**QUICKSTART["flags"])
+        args = parser.parse_args(argv)
+    require_data_source(parser, args)
     if args.preset is None and args.pretrained_model_name_or_path is None:
         args.preset = "tiny"
     return args
@@ -225,7 +268,8 @@ def build_config(args: argparse.Namespace):
                 f"{args.resolution}"
             )
         overrides["image_size"] = args.resolution
-    return config_cls.from_preset(args.preset, **overrides)
+    preset = QUICKSTART["model_preset"] if args.preset == "quickstart" else args.preset
+    return config_cls.from_preset(preset, **overrides)
 
 
 @functools.cache  # build_config and main both need it: one Hub lookup per run
@@ -448,15 +492,44 @@ def find_resume_checkpoint(args: argparse.Namespace, output_dir: Path) -> Path |
     return path
 
 
+def stop_requested(stop: StopRequest, accelerator: Accelerator) -> bool:
+    """Whether any process caught Ctrl-C / SIGTERM (all processes then stop at the same step)."""
+    if accelerator.num_processes == 1:
+        return bool(stop)
+    flag = torch.tensor(float(bool(stop)), device=accelerator.device)
+    return accelerator.reduce(flag, "sum").item() > 0
+
+
+def resume_command(argv: list[str] | None) -> str:
+    """The command line that continues this run from its newest checkpoint."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for flag in ("--resume_from_checkpoint",):
+        while flag in argv:
+            index = argv.index(flag)
+            del argv[index : index + 2]
+        argv = [arg for arg in argv if not arg.startswith(flag + "=")]
+    return shlex.join(["python", "training/train.py", *argv, "--resume_from_checkpoint", "latest"])
+
+
+def format_metrics(metrics: dict) -> str:
+    """One line of validation metrics: the segmentation scores and codebook health first."""
+    first = ("fg_ari", "mbo", "miou", "fg_miou", "codes_in_use", "slots_used", "loss")
+    ordered = [key for key in first if key in metrics] + sorted(set(metrics) - set(first))
+    return ", ".join(f"{key} {metrics[key]:.4g}" for key in ordered)
+
+
 # ---- main ------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None):
     """Runs the training; returns the trained model (unwrapped) on every process."""
     args = parse_args(argv)
-    config = build_config(args)
-    output_dir = Path(args.output_dir)
-    if args.report_to == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
-        raise ValueError("`--report_to tensorboard` needs the tensorboard package (pip install tensorboard)")
-    train_dataset, validation_dataset = build_datasets(args, config.image_size)
+    with user_errors():  # a mistake in the flags or the data ends in one `error:` line on the command line
+        config = build_config(args)
+        output_dir = Path(args.output_dir)
+        if output_dir.exists() and not output_dir.is_dir():
+            raise ValueError(f"`--output_dir` must be a directory, got the file {output_dir}")
+        if args.report_to == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+            raise ValueError("`--report_to tensorboard` needs the tensorboard package (pip install tensorboard)")
+        train_dataset, validation_dataset = build_datasets(args, config.image_size)
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
@@ -468,36 +541,41 @@ def main(argv: list[str] | None = None):
             DistributedDataParallelKwargs(find_unused_parameters=args.dvae_pretrain_steps > 0),
         ],
     )
-    total_steps = resolve_length(args, config, len(train_dataset), accelerator.num_processes)
-    warmup, annealing = schedule_lengths(args, config, total_steps)
-    cooldown = resolve_num_steps(args.lr_cooldown_steps, total_steps, "lr_cooldown_steps")
-    if args.mixture_loss_annealing_steps < 0 or (args.mixture_loss_annealing_steps and not config.mixture_loss_weight):
-        raise ValueError(
-            "`--mixture_loss_annealing_steps` must be >= 0 and needs a mixture loss (--mixture_loss_weight > 0), got "
-            f"{args.mixture_loss_annealing_steps} with weight {config.mixture_loss_weight}"
-        )
-    batch_size = config.train_batch_size
-    set_seed(args.seed)
+    configure_logging(accelerator.is_local_main_process)
+    with user_errors():
+        total_steps = resolve_length(args, config, len(train_dataset), accelerator.num_processes)
+        warmup, annealing = schedule_lengths(args, config, total_steps)
+        cooldown = resolve_num_steps(args.lr_cooldown_steps, total_steps, "lr_cooldown_steps")
+        if args.mixture_loss_annealing_steps < 0 or (
+            args.mixture_loss_annealing_steps and not config.mixture_loss_weight
+        ):
+            raise ValueError(
+                "`--mixture_loss_annealing_steps` must be >= 0 and needs a mixture loss (--mixture_loss_weight > 0), "
+                f"got {args.mixture_loss_annealing_steps} with weight {config.mixture_loss_weight}"
+            )
+        batch_size = config.train_batch_size
+        set_seed(args.seed)
 
-    _, model_cls = MODELS[args.model_type]
-    if args.pretrained_model_name_or_path is None:
-        model = model_cls(config)
-    else:
-        model = model_cls.from_pretrained(**pretrained_location(args.pretrained_model_name_or_path), config=config)
-    dvae_parameters = [p for n, p in model.named_parameters() if n.startswith("dvae.")]
-    other_parameters = [p for n, p in model.named_parameters() if not n.startswith("dvae.")]
-    optimizer = torch.optim.Adam(
-        [
-            {"params": dvae_parameters, "lr": config.dvae_learning_rate},
-            {"params": other_parameters, "lr": 0.0},
-        ],
-        betas=(0.9, 0.999),
-    )
-    model, optimizer = accelerator.prepare(model, optimizer)
+        _, model_cls = MODELS[args.model_type]
+        if args.pretrained_model_name_or_path is None:
+            model = model_cls(config)
+        else:
+            model = model_cls.from_pretrained(**pretrained_location(args.pretrained_model_name_or_path), config=config)
+        dvae_parameters = [p for n, p in model.named_parameters() if n.startswith("dvae.")]
+        other_parameters = [p for n, p in model.named_parameters() if not n.startswith("dvae.")]
+        optimizer = torch.optim.Adam(
+            [
+                {"params": dvae_parameters, "lr": config.dvae_learning_rate},
+                {"params": other_parameters, "lr": 0.0},
+            ],
+            betas=(0.9, 0.999),
+        )
+        model, optimizer = accelerator.prepare(model, optimizer)
 
     plateau = PlateauHalver(patience=args.plateau_patience)
     global_step = 0
-    resume_from = find_resume_checkpoint(args, output_dir)
+    with user_errors():
+        resume_from = find_resume_checkpoint(args, output_dir)
     if resume_from is not None:
         accelerator.load_state(str(resume_from))
         state = json.loads((resume_from / "training_state.json").read_text())
@@ -557,62 +635,78 @@ def main(argv: list[str] | None = None):
     metrics, grid, start_time = {}, None, time.perf_counter()
     model.train()
     micro_step = 0
-    for batch in loader:
-        tau = cosine_anneal(global_step, config.tau_start, config.tau_end, annealing[0])
-        pretrain = args.dvae_pretrain_steps
-        sigma = cosine_anneal(global_step, config.sigma_start, 0.0, annealing[1], start_step=pretrain)
-        decay = linear_cooldown(global_step, total_steps, cooldown)
-        lr = config.learning_rate * linear_warmup(global_step, warmup, start_step=pretrain) * plateau.factor * decay
-        dvae_lr = config.dvae_learning_rate * decay
-        entropy_weight = config.codebook_entropy_weight
-        if args.codebook_entropy_annealing_steps > 0:
-            entropy_weight = cosine_anneal(global_step, entropy_weight, 0.0, args.codebook_entropy_annealing_steps)
-        mixture_weight, mixture_annealing = config.mixture_loss_weight, args.mixture_loss_annealing_steps
-        if mixture_annealing > 0:
-            mixture_weight = cosine_anneal(global_step, mixture_weight, 0.0, mixture_annealing, start_step=pretrain)
-        optimizer.param_groups[0]["lr"], optimizer.param_groups[1]["lr"] = dvae_lr, lr
-        with accelerator.accumulate(model):
-            pixel_values = batch["pixel_values"].to(accelerator.device)
-            output = model(pixel_values, tau=tau, sigma=sigma, dvae_only=global_step < pretrain,
-                           codebook_entropy_weight=entropy_weight, mixture_loss_weight=mixture_weight)  # fmt: skip
-            accelerator.backward(output.loss)
-            if accelerator.sync_gradients:
-                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad()
-        micro_step += 1
-        if not accelerator.sync_gradients:
-            continue
-        global_step += 1
-        losses = [output.loss, output.dvae_mse, output.cross_entropy, output.mixture_cross_entropy]
-        losses = accelerator.reduce(torch.stack(losses).detach().float(), "mean").tolist()
-        logs = {"loss": losses[0], "dvae_mse": losses[1], "cross_entropy": losses[2],
-                "mixture_cross_entropy": losses[3], "lr": lr, "tau": tau,
-                "sigma": sigma, "dvae_lr": dvae_lr,
-                "codebook_entropy_weight": entropy_weight, "mixture_loss_weight": mixture_weight}  # fmt: skip
-        progress.update(1)
-        progress.set_postfix(loss=f"{losses[0]:.4f}", lr=f"{lr:.2e}", tau=f"{tau:.3f}", sigma=f"{sigma:.3f}")
+    with StopRequest() as stop:  # Ctrl-C / SIGTERM: finish the step, save a checkpoint, print how to resume
+        for batch in loader:
+            tau = cosine_anneal(global_step, config.tau_start, config.tau_end, annealing[0])
+            pretrain = args.dvae_pretrain_steps
+            sigma = cosine_anneal(global_step, config.sigma_start, 0.0, annealing[1], start_step=pretrain)
+            decay = linear_cooldown(global_step, total_steps, cooldown)
+            lr = config.learning_rate * linear_warmup(global_step, warmup, start_step=pretrain) * plateau.factor * decay
+            dvae_lr = config.dvae_learning_rate * decay
+            entropy_weight = config.codebook_entropy_weight
+            if args.codebook_entropy_annealing_steps > 0:
+                entropy_weight = cosine_anneal(global_step, entropy_weight, 0.0, args.codebook_entropy_annealing_steps)
+            mixture_weight, mixture_annealing = config.mixture_loss_weight, args.mixture_loss_annealing_steps
+            if mixture_annealing > 0:
+                mixture_weight = cosine_anneal(global_step, mixture_weight, 0.0, mixture_annealing, start_step=pretrain)
+            optimizer.param_groups[0]["lr"], optimizer.param_groups[1]["lr"] = dvae_lr, lr
+            with accelerator.accumulate(model):
+                pixel_values = batch["pixel_values"].to(accelerator.device)
+                output = model(pixel_values, tau=tau, sigma=sigma, dvae_only=global_step < pretrain,
+                               codebook_entropy_weight=entropy_weight, mixture_loss_weight=mixture_weight)  # fmt: skip
+                accelerator.backward(output.loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+            micro_step += 1
+            if not accelerator.sync_gradients:
+                continue
+            global_step += 1
+            losses = [output.loss, output.dvae_mse, output.cross_entropy, output.mixture_cross_entropy]
+            losses = accelerator.reduce(torch.stack(losses).detach().float(), "mean").tolist()
+            logs = {"loss": losses[0], "dvae_mse": losses[1], "cross_entropy": losses[2],
+                    "mixture_cross_entropy": losses[3], "lr": lr, "tau": tau,
+                    "sigma": sigma, "dvae_lr": dvae_lr,
+                    "codebook_entropy_weight": entropy_weight, "mixture_loss_weight": mixture_weight}  # fmt: skip
+            progress.update(1)
+            progress.set_postfix(loss=f"{losses[0]:.4f}", lr=f"{lr:.2e}", tau=f"{tau:.3f}", sigma=f"{sigma:.3f}")
 
-        if global_step % args.validation_steps == 0 or global_step == total_steps:
-            validation = [None]
-            if accelerator.is_main_process:
-                metrics, grid = validate(accelerator.unwrap_model(model), validation_batches, args, tau,
-                                         accelerator.device)  # fmt: skip
-                samples = output_dir / "samples"
-                samples.mkdir(exist_ok=True)
-                grid.save(samples / f"step-{global_step:06d}.png")
-                validation = [metrics]
-            broadcast_object_list(validation)
-            metrics = validation[0]
-            if args.lr_halve_on_plateau:
-                plateau.update(metrics["loss"])
-            logs.update({f"validation/{key}": value for key, value in metrics.items()})
-            logs["wall_seconds"] = time.perf_counter() - start_time
-        accelerator.log(logs, step=global_step)
+            if global_step % args.validation_steps == 0 or global_step == total_steps:
+                validation = [None]
+                if accelerator.is_main_process:
+                    progress.set_description(f"validating on {len(validation_dataset)} held-out scenes")
+                    metrics, grid = validate(accelerator.unwrap_model(model), validation_batches, args, tau,
+                                             accelerator.device)  # fmt: skip
+                    progress.set_description("")
+                    progress.unpause()  # the validation's time does not count in the bar's rate and ETA
+                    progress.write(f"step {global_step}: " + format_metrics(metrics))
+                    samples = output_dir / "samples"
+                    samples.mkdir(exist_ok=True)
+                    grid.save(samples / f"step-{global_step:06d}.png")
+                    validation = [metrics]
+                broadcast_object_list(validation)
+                metrics = validation[0]
+                if args.lr_halve_on_plateau:
+                    plateau.update(metrics["loss"])
+                logs.update({f"validation/{key}": value for key, value in metrics.items()})
+                logs["wall_seconds"] = time.perf_counter() - start_time
+            accelerator.log(logs, step=global_step)
 
-        if global_step % args.checkpointing_steps == 0 or global_step == total_steps:
-            state = {"global_step": global_step, "plateau": plateau.state_dict()}
-            save_checkpoint(accelerator, output_dir, global_step, state, args.checkpoints_total_limit)
+            saved = global_step % args.checkpointing_steps == 0 or global_step == total_steps
+            stopping = stop_requested(stop, accelerator) and global_step < total_steps
+            if saved or stopping:
+                state = {"global_step": global_step, "plateau": plateau.state_dict()}
+                save_checkpoint(accelerator, output_dir, global_step, state, args.checkpoints_total_limit)
+            if stopping:
+                progress.close()
+                if accelerator.is_main_process:
+                    print(
+                        f"Stopped at step {global_step} of {total_steps}: saved {output_dir}/checkpoint-{global_step}"
+                    )
+                    print(f"Resume with:\n  {resume_command(argv)}")
+                accelerator.end_training()
+                raise SystemExit(stop.exit_status)
     progress.close()
 
     accelerator.wait_for_everyone()
@@ -672,4 +766,4 @@ def finish(model, output_dir: Path, args, config, metrics: dict, step: int, grid
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main, prog="train.py")

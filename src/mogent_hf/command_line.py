@@ -1,0 +1,104 @@
+"""What every command-line script of the project shares: a user's mistake ends in one `error: …` line and exit
+status 2 (as argparse does) while bugs keep their traceback, logging set up as diffusers' example scripts do, a help
+formatter that shows every default, and a graceful stop on Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator
+
+USER_ERRORS = (ValueError, OSError, ImportError)  # bad values, missing files or repositories, missing extras
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the module docstring's layout and shows each option's default."""
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Marks the errors raised inside the block as the user's (bad flags, missing files, unknown repos), so that
+    `run_command` prints them as `error: …` instead of a traceback. The exception itself is re-raised unchanged,
+    so callers of the script's `main()` (tests, notebooks) see the usual types."""
+    try:
+        yield
+    except USER_ERRORS as error:
+        error.user_error = True
+        raise
+
+
+def run_command(main: Callable[[], object], prog: str | None = None) -> None:
+    """Runs a script's `main()`: an error marked by `user_errors` prints `prog: error: message` on stderr and exits
+    with status 2; Ctrl-C exits with 130 without a traceback; every other exception keeps its traceback."""
+    try:
+        main()
+    except KeyboardInterrupt:  # before or after the training loop, which saves and exits on its own
+        print(f"{prog or sys.argv[0]}: interrupted", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGINT) from None
+    except Exception as error:
+        if not getattr(error, "user_error", False):
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"{prog or sys.argv[0]}: error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def configure_logging(is_main_process: bool = True) -> None:
+    """INFO on the console from this package, transformers and diffusers warnings, as diffusers' example scripts
+    set it up (other processes of a distributed run log errors only)."""
+    import diffusers
+    import transformers
+
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%m/%d/%Y %H:%M:%S", level=logging.INFO
+    )
+    if is_main_process:
+        transformers.utils.logging.set_verbosity_warning()
+        diffusers.utils.logging.set_verbosity_warning()
+    else:
+        transformers.utils.logging.set_verbosity_error()
+        diffusers.utils.logging.set_verbosity_error()
+
+
+class StopRequest:
+    """Catches SIGINT (Ctrl-C) and SIGTERM while active, so that a training loop can finish its step, save and exit.
+
+    The first signal sets `signal_number`; a second Ctrl-C raises KeyboardInterrupt at once. Used as a context manager
+    around the loop; the previous handlers come back on exit. Outside the main thread it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.signal_number: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __bool__(self) -> bool:
+        return self.signal_number is not None
+
+    def _handle(self, signal_number: int, frame) -> None:
+        if self.signal_number is not None and signal_number == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_number = signal_number
+        print(
+            f"\n{signal.Signals(signal_number).name}: stopping after this step and saving a checkpoint "
+            "(Ctrl-C again to stop at once)",
+            file=sys.stderr,
+        )
+
+    def __enter__(self) -> StopRequest:
+        with contextlib.suppress(ValueError):  # not the main thread: signals stay as they were
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous.clear()
+
+    @property
+    def exit_status(self) -> int:
+        """128 + the signal's number, as a shell reports a process ended by it (130 for Ctrl-C)."""
+        return 128 + (self.signal_number or 0)

@@ -1,0 +1,172 @@
+"""The training and evaluation scripts as a user meets them: one `error:` line and exit status 2 for a mistake,
+Ctrl-C that saves and tells how to resume, help for every option, and the schedules a run actually follows."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mogent_hf.command_line import run_command
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT / "training"))
+import train  # noqa: E402
+
+TINY = ["--preset", "tiny", "--synthetic", "clevr", "--num_train_scenes", "64", "--num_validation_scenes", "8",
+        "--train_batch_size", "4", "--lr_warmup_steps", "3", "--annealing_steps", "5", "--num_grid_images", "2",
+        "--seed", "3"]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    PartialState._reset_state()
+
+
+def command_error(main, argv, capsys) -> str:
+    """Runs `main(argv)` as its script's command line does; returns the one stderr line of the exit-2 error."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_command(lambda: main(argv), prog="script")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err)
+    assert ": error: " in err[-1]
+    return err[-1]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--synthetic", "clevr", "--resolution", "63"], "`--resolution` must be a multiple of 4"),
+        (["--dataset_name", "/no/such/dataset/dir"], "/no/such/dataset/dir"),
+        (["--synthetic", "clevr", "--output_dir", __file__], "`--output_dir` must be a directory"),
+        (["--synthetic", "clevr", "--max_train_steps", "0"], "`--max_train_steps` must be >= 1"),
+        (["--synthetic", "shapes3d", "--min_objects", "2"], "apply to --synthetic clevr only"),
+    ],
+)
+def test_a_mistake_in_the_training_flags_ends_in_one_error_line_and_exit_2(argv, message, capsys, tmp_path):
+    line = command_error(train.main, ["--output_dir", str(tmp_path / "out"), *argv], capsys)
+    assert message in line
+
+
+def test_a_mistake_in_the_evaluation_or_data_flags_ends_in_one_error_line_and_exit_2(capsys, tmp_path):
+    from mogent_hf.data.__main__ import main as data_main
+
+    evaluate_script = load_evaluate_script()
+    missing = str(tmp_path / "no-such-pipeline")
+    assert missing in command_error(evaluate_script.main, ["--pipelines", missing, "--synthetic", "clevr"], capsys)
+    line = command_error(data_main, ["make", "--kind", "clevr", "--num-train", "0", "--out", str(tmp_path)], capsys)
+    assert "--num-train" in line
+
+
+def test_a_bug_keeps_its_traceback():
+    def buggy():
+        raise ValueError("not a user's mistake")
+
+    with pytest.raises(ValueError, match="not a user's mistake"):
+        run_command(buggy)
+
+
+def load_evaluate_script():
+    """training/evaluate.py as a module of another name than the `evaluate` library."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "training" / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_option_of_the_scripts_has_help_text_and_shows_its_default():
+    from mogent_hf.data.__main__ import build_parser as data_parser
+
+    parsers = {"train.py": train.build_parser(), "evaluate.py": load_evaluate_script().build_parser()}
+    parsers["data make"] = data_parser()._subparsers._group_actions[0].choices["make"]
+    for name, parser in parsers.items():
+        for action in parser._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help and len(action.help.split()) >= 2, f"{name} {action.option_strings[0]}: no help"
+        text = parser.format_help()
+        assert "(default: " in text, name
+
+
+def logged_steps(output_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (output_dir / "logs.jsonl").read_text().splitlines()]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_resumed_run_ends_with_the_uninterrupted_weights(tmp_path):
+    common = [*TINY, "--max_train_steps", "24", "--validation_steps", "1", "--checkpointing_steps", "100"]
+    interrupted = tmp_path / "interrupted"
+    argv = [*common, "--output_dir", str(interrupted), "--resume_from_checkpoint", "latest"]
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "training" / "train.py"), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    deadline = time.monotonic() + 120
+    while not (interrupted / "logs.jsonl").exists() or len(logged_steps(interrupted)) < 3:
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGINT, stderr
+    assert "Traceback" not in stderr
+    assert "No checkpoint in" in stderr  # `latest` with nothing to resume says so on the console
+    checkpoints = sorted(interrupted.glob("checkpoint-*"))
+    assert len(checkpoints) == 1
+    step = int(checkpoints[0].name.split("-")[1])
+    assert 3 <= step < 24
+    assert f"Stopped at step {step} of 24" in stdout
+    assert "--resume_from_checkpoint latest" in stdout.split("Resume with:")[1]
+
+    train.main([*common, "--output_dir", str(interrupted), "--resume_from_checkpoint", "latest"])
+    train.main([*common, "--output_dir", str(tmp_path / "straight")])
+    resumed, straight = (
+        load_file(tmp_path / name / "model" / "model.safetensors") for name in ("interrupted", "straight")
+    )
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=0, msg=key)
+    assert [line["loss"] for line in logged_steps(interrupted)] == [
+        line["loss"] for line in logged_steps(tmp_path / "straight")
+    ]
+
+
+def test_the_schedules_a_run_follows_tau_sigma_and_both_learning_rates(tmp_path):
+    pretrain, annealing, warmup, total, cooldown = 3, 5, 3, 12, 2
+    train.main([*TINY, "--output_dir", str(tmp_path), "--max_train_steps", str(total), "--validation_steps", "12",
+                "--dvae_pretrain_steps", str(pretrain), "--lr_cooldown_steps", str(cooldown)])  # fmt: skip
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    lines = logged_steps(tmp_path)
+    assert [line["step"] for line in lines] == list(range(1, total + 1))
+    tau, sigma = [line["tau"] for line in lines], [line["sigma"] for line in lines]
+    # τ: from tau_start, falling strictly (through the DVAE-only phase too) to tau_end at the end of annealing
+    assert tau[0] == config["tau_start"] > config["tau_end"]
+    assert all(a > b for a, b in zip(tau[:annealing], tau[1 : annealing + 1]))
+    assert tau[annealing:] == pytest.approx([config["tau_end"]] * (total - annealing))
+    # σ: held at sigma_start through the DVAE-only phase, then falling strictly to 0 over the annealing steps
+    assert sigma[: pretrain + 1] == [config["sigma_start"]] * (pretrain + 1)
+    assert config["sigma_start"] > 0
+    assert all(
+        a > b for a, b in zip(sigma[pretrain : pretrain + annealing], sigma[pretrain + 1 : pretrain + annealing + 1])
+    )
+    assert sigma[pretrain + annealing :] == pytest.approx([0.0] * (total - pretrain - annealing))
+    # learning rates: 0 in the DVAE-only phase, linear warm-up after it, linear cool-down over the last steps
+    warm = [0.0] * pretrain + [min((step - pretrain) / warmup, 1.0) for step in range(pretrain, total)]
+    cool = [min((total - step) / cooldown, 1.0) for step in range(total)]
+    assert [line["lr"] for line in lines] == pytest.approx(
+        [config["learning_rate"] * w * c for w, c in zip(warm, cool)]
+    )
+    assert [line["dvae_lr"] for line in lines] == pytest.approx([config["dvae_learning_rate"] * c for c in cool])
