@@ -11,6 +11,7 @@ setup(
     package_dir={"": "src", "mogent_hf.pipelines": "pipelines"},
     packages=["mogent_hf", "mogent_hf.data", "mogent_hf.metrics", "mogent_hf.modules", "mogent_hf.pipelines"],
     package_data={"mogent_hf.metrics": ["evaluate_modules/*/*.py"]},
+    entry_points={"console_scripts": ["mogent-hf = mogent_hf.cli:main"]},
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.4",
