@@ -167,19 +167,20 @@ def build_demo(actions: SceneActions) -> gr.Blocks:
             with gr.Row():
                 segment_input = image_box("Scene", "segment_input")
                 overlay = image_box("Slots", "segment_overlay", interactive=False)
+            with gr.Row():
+                scene_button(segment_input, "segment_random", "random_scene")
+                segment_button = gr.Button("Segment", variant="primary", elem_id="segment_button")
+            segment_status = gr.Markdown(elem_id="segment_status")
             masks = gr.Gallery(
                 label="Each slot's attention",
                 columns=num_slots,
                 format="png",
                 elem_id="segment_masks",
                 elem_classes="pixelated",
-                height="auto",
+                height=170,
+                allow_preview=False,
             )
             labels = gr.JSON(visible=False)
-            with gr.Row():
-                scene_button(segment_input, "segment_random", "random_scene")
-                segment_button = gr.Button("Segment", variant="primary", elem_id="segment_button")
-            segment_status = gr.Markdown(elem_id="segment_status")
             segment_button.click(
                 in_page(actions.segment),
                 segment_input,

@@ -105,3 +105,59 @@ def test_bad_input_is_a_message_in_the_page(client, tmp_path, api_name, argument
     with pytest.raises(Exception, match=message) as error:
         client.predict(*arguments, api_name=api_name)
     assert "Traceback" not in str(error.value)
+
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@pytest.mark.slow
+def test_headless_chromium_segments_a_random_scene_and_shows_the_overlay(tmp_path):
+    """Clicks "Random scene" then "Segment" in headless Chromium and checks the overlay is on screen; the
+    screenshot becomes docs/demo_app.png (the README's picture of the app)."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("needs Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium: pip install -e '.[dev]'")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1200,1000",
+    ):
+        options.add_argument(flag)
+    options.binary_location = str(CHROMIUM)
+    with running_app() as url:
+        browser = webdriver.Chrome(service=webdriver.ChromeService(str(CHROMEDRIVER)), options=options)
+        try:
+            browser.get(url)
+            wait = WebDriverWait(browser, 120)
+            wait.until(expected_conditions.element_to_be_clickable((By.ID, "segment_random"))).click()
+            wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#segment_input img")))
+            browser.find_element(By.ID, "segment_button").click()
+            overlay = wait.until(
+                expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "#segment_overlay img"))
+            )
+            wait.until(
+                lambda _: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", overlay)
+            )
+            wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "#segment_masks img")))
+            scene = browser.find_element(By.CSS_SELECTOR, "#segment_input img")
+            natural = browser.execute_script("return arguments[0].naturalWidth", overlay)
+            browser.execute_script("window.scrollTo(0, 0)")
+            browser.save_screenshot(str(tmp_path / "demo_app.png"))
+            boxes = {name: element.rect for name, element in (("scene", scene), ("overlay", overlay))}
+        finally:
+            browser.quit()
+    screenshot = PIL.Image.open(tmp_path / "demo_app.png").convert("RGB")
+    assert natural == SIZE and boxes["overlay"]["width"] >= 3 * SIZE  # the 64-px overlay, drawn large
+    saturation = {}
+    for name, box in boxes.items():
+        crop = screenshot.crop((box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"]))
+        saturation[name] = np.asarray(crop.convert("HSV"))[..., 1].mean() / 255
+    assert saturation["overlay"] > 0.3 and saturation["overlay"] > 2 * saturation["scene"], saturation  # slot colours
+    screenshot.save(ROOT / "docs" / "demo_app.png")
