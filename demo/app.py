@@ -62,6 +62,10 @@ class SceneActions:
         overlay = overlay_labels(pixel_values, slot_masks.argmax(1), num_colours=self.num_slots)
         return to_uint8(overlay)[0], pixel_values, slot_masks
 
+    def slots(self, image) -> np.ndarray | None:
+        """→ the overlay (H,W,3) of the image's slots (to pick slots by colour); None for no image."""
+        return None if image is None else self.overlay(image)[0]
+
     def segment(self, image) -> tuple[np.ndarray, list[np.ndarray], list[list[int]]]:
         """→ overlay (H,W,3), one (H,W) mask per slot (its attention, 0..255), label map (H,W) as lists."""
         overlay, _, slot_masks = self.overlay(image)
@@ -230,6 +234,9 @@ def build_demo(actions: SceneActions) -> gr.Blocks:
                 after_a = image_box("A edited", "edit_after_a", interactive=False)
                 after_b = image_box("B edited", "edit_after_b", interactive=False)
             edit_status = gr.Markdown()
+            for scene, its_slots in ((edit_a, slots_a), (edit_b, slots_b)):
+                scene.change(in_page(actions.slots, num_images=0), scene, [its_slots, edit_status], api_name=False,
+                             concurrency_id="model")  # fmt: skip
             edit_button.click(
                 in_page(actions.edit, num_images=2),
                 [edit_a, edit_b, slot_a, slot_b, operation, edit_steps, edit_seed],
@@ -246,13 +253,18 @@ def build_demo(actions: SceneActions) -> gr.Blocks:
                 library_seed = gr.Number(value=0, precision=0, label="Seed")
             library_button = gr.Button("Build concept library", elem_id="library_button")
             library_scenes = gr.Gallery(
-                label="Library scenes", columns=16, format="png", elem_classes="pixelated", height="auto"
+                label="Library scenes",
+                columns=8,
+                format="png",
+                elem_classes="pixelated",
+                height=300,
+                allow_preview=False,
             )
             with gr.Row():
                 num_images = gr.Slider(1, 8, value=4, step=1, label="New scenes")
                 compose_steps, compose_seed = gr.Slider(**steps), gr.Number(value=0, precision=0, label="Seed")
             compose_button = gr.Button("Sample new scenes", variant="primary", elem_id="compose_button")
-            composed = gr.Gallery(label="New scenes", columns=8, format="png", elem_classes="pixelated", height="auto")
+            composed = gr.Gallery(label="New scenes", columns=8, format="png", elem_classes="pixelated", height=180)
             compose_status = gr.Markdown()
             library_button.click(
                 in_page(actions.build_library, num_images=0),
