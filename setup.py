@@ -11,6 +11,7 @@ setup(
     package_dir={"": "src", "mogent_hf.pipelines": "pipelines"},
     packages=["mogent_hf", "mogent_hf.data", "mogent_hf.metrics", "mogent_hf.modules", "mogent_hf.pipelines"],
     package_data={"mogent_hf.metrics": ["evaluate_modules/*/*.py"]},
+    entry_points={"console_scripts": ["mogent-hf = mogent_hf.cli:main"]},
     python_requires=">=3.10",
     # Lower bounds: the versions CI tests (`.ci/run`: a fresh venv takes the newest allowed); upper bounds: the next
     # major release, whose API changes CI has not seen.
@@ -30,6 +31,7 @@ setup(
         "training": ["accelerate>=1.16,<2", "datasets>=5.2,<6", "jinja2>=3.1"],
         "metrics": ["evaluate>=0.4.6,<0.5", "datasets>=5.2,<6"],
         "data": ["datasets>=5.2,<6", "h5py>=3.16"],
+        "demo": ["gradio>=6.31,<7", "gradio_client>=2.7,<3", "datasets>=5.2,<6"],
         "dev": [
             "pytest>=9.2,<10",
             "ruff>=0.17,<0.18",
@@ -39,6 +41,9 @@ setup(
             "h5py>=3.16",
             "jinja2>=3.1",
             "pandas>=3.1",
+            "gradio>=6.31,<7",
+            "gradio_client>=2.7,<3",
+            "selenium>=4.51,<5",
         ],
     },
 )

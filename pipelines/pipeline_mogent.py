@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 from diffusers import DiffusionPipeline
 
+from mogent_hf.image_processing_mogent import MOGENTImageProcessor
 from mogent_hf.modeling_mogent import MOGENTModel
 from mogent_hf.scheduling_maskgit import MaskGITScheduler
 
@@ -28,11 +29,16 @@ class MOGENTPipeline(SlotPipelineMixin, DiffusionPipeline):
     """
 
     model_cpu_offload_seq = "model"
+    _optional_components = ["image_processor"]
     _callback_tensor_inputs = ["tokens"]
 
-    def __init__(self, model: MOGENTModel, scheduler: MaskGITScheduler):
+    def __init__(
+        self, model: MOGENTModel, scheduler: MaskGITScheduler, image_processor: MOGENTImageProcessor | None = None
+    ):
         super().__init__()
-        self.register_modules(model=model, scheduler=scheduler)
+        self.register_modules(
+            model=model, scheduler=scheduler, image_processor=self.checked_image_processor(model, image_processor)
+        )
 
     @torch.no_grad()
     def __call__(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from diffusers import DiffusionPipeline
 
+from mogent_hf.image_processing_mogent import MOGENTImageProcessor
 from mogent_hf.modeling_slate import SLATEModel
 
 from .pipeline_utils import ImageInput, SlotPipelineMixin, SlotPipelineOutput
@@ -19,10 +20,11 @@ class SLATEPipeline(SlotPipelineMixin, DiffusionPipeline):
     """
 
     model_cpu_offload_seq = "model"
+    _optional_components = ["image_processor"]
 
-    def __init__(self, model: SLATEModel):
+    def __init__(self, model: SLATEModel, image_processor: MOGENTImageProcessor | None = None):
         super().__init__()
-        self.register_modules(model=model)
+        self.register_modules(model=model, image_processor=self.checked_image_processor(model, image_processor))
 
     @torch.no_grad()
     def __call__(

@@ -5,6 +5,7 @@ tokens are decoded from slots (`_decode`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import huggingface_hub
 import numpy as np
@@ -15,12 +16,13 @@ from diffusers import DiffusionPipeline
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import BaseOutput
 
+from mogent_hf.image_processing_mogent import MOGENTImageProcessor
 from mogent_hf.modeling_base import SlotEncoderOutput, check_pixel_values
 from mogent_hf.modules.masking import uniform
 
 from .concept_library import ConceptLibrary
 
-ImageInput = torch.Tensor | np.ndarray | PIL.Image.Image | list
+ImageInput = str | Path | PIL.Image.Image | np.ndarray | torch.Tensor | list
 
 
 def shuffle_slots(slots: torch.Tensor) -> torch.Tensor:
@@ -47,7 +49,7 @@ class SlotPipelineOutput(BaseOutput):
 class SlotPipelineMixin:
     """Methods of both pipelines; the class using it is a `DiffusionPipeline` with a `model` component."""
 
-    image_processor = VaeImageProcessor(vae_scale_factor=1, do_normalize=False)
+    output_processor = VaeImageProcessor(vae_scale_factor=1, do_normalize=False)  # decoded images → output_type
 
     @classmethod
     def download(cls, pretrained_model_name, **kwargs) -> str:
@@ -60,23 +62,24 @@ class SlotPipelineMixin:
 
     # ---- inputs ---------------------------------------------------------------------------------------------
     def prepare_images(self, images: ImageInput, name: str = "images") -> torch.Tensor:
-        """PIL image(s), uint8/float arrays (H,W,3) or (B,H,W,3), or a tensor (B,3,H,W) in [0,1] → checked float
-        tensor (B,3,H,W) on the model's device and dtype. Nothing is resized: a wrong size is an error."""
-        if isinstance(images, PIL.Image.Image):
-            images = [images]
-        if isinstance(images, list) and images and isinstance(images[0], PIL.Image.Image):
-            images = np.stack([np.asarray(image.convert("RGB")) for image in images])
-        if isinstance(images, np.ndarray):
-            if images.ndim == 3:
-                images = images[None]
-            if images.ndim != 4:
-                raise ValueError(f"`{name}` as an array must be (H,W,C) or (B,H,W,C), got shape {images.shape}")
-            scale = 255.0 if images.dtype == np.uint8 else 1.0
-            images = torch.from_numpy(images.astype(np.float32) / scale).permute(0, 3, 1, 2)
-        if isinstance(images, torch.Tensor) and images.ndim == 3:
-            images = images[None]
-        check_pixel_values(images, self.model.config, name)
-        return images.to(self._execution_device, self.model.dtype)
+        """Paths, PIL images, arrays or tensors of any size, or a list of these (see [`MOGENTImageProcessor`]) →
+        float tensor (B,3,H,W) in [0,1] at the model's size, on the model's device and dtype."""
+        pixel_values = self.image_processor(images, return_tensors="pt", input_name=name).pixel_values
+        check_pixel_values(pixel_values, self.model.config, name)
+        return pixel_values.to(self._execution_device, self.model.dtype)
+
+    @staticmethod
+    def checked_image_processor(model, image_processor: MOGENTImageProcessor | None) -> MOGENTImageProcessor:
+        """The pipeline's image processor: the given one (at the model's size), or the default for the model
+        (checkpoints saved before processors existed load with it)."""
+        size = model.config.image_size
+        if image_processor is None:
+            return MOGENTImageProcessor(size=size)
+        if image_processor.size != {"height": size, "width": size}:
+            raise ValueError(
+                f"`image_processor` resizes to {image_processor.size}, the model takes {size}×{size} images"
+            )
+        return image_processor
 
     def check_generator(self, generator, batch_size: int) -> None:
         if isinstance(generator, list) and len(generator) != batch_size:
@@ -94,9 +97,17 @@ class SlotPipelineMixin:
         return self.model.encode(pixel_values, generator=generator)
 
     @torch.no_grad()
-    def segment(self, images: ImageInput, generator: torch.Generator | None = None) -> torch.LongTensor:
-        """Images → label maps (B,H,W): for each pixel the slot with the largest (upsampled) attention."""
-        return self.encode(images, generator=generator).slot_masks.argmax(dim=1)
+    def segment(
+        self, images: ImageInput, generator: torch.Generator | None = None, to_input_size: bool = False
+    ) -> torch.LongTensor | list[torch.LongTensor]:
+        """Images → label maps (B,H,W) at the model's resolution: for each pixel the slot with the largest
+        (upsampled) attention. With `to_input_size`, a list of one (H_i,W_i) map per image at its input size
+        (the slot masks resized onto the crop the model saw; -1 outside it)."""
+        if not to_input_size:
+            return self.encode(images, generator=generator).slot_masks.argmax(dim=1)
+        features = self.image_processor(images, return_tensors="pt", return_input_sizes=True)
+        slot_masks = self.encode(features.pixel_values, generator=generator).slot_masks.cpu()
+        return self.image_processor.post_process_segmentation(slot_masks, features.input_sizes)
 
     def token_regions(self, slot_masks: torch.Tensor, slot_index: torch.Tensor) -> torch.Tensor:
         """bool (B,L): tokens whose 4×4 patch holds a pixel of slot `slot_index[b]` in argmax(slot_masks (B,K,H,W))."""
@@ -130,7 +141,7 @@ class SlotPipelineMixin:
         if output_type not in ("pil", "np", "pt"):
             raise ValueError(f"`output_type` must be 'pil', 'np' or 'pt', got {output_type!r}")
         images = self.model.decode_tokens(tokens).float().clamp(0, 1)
-        images = self.image_processor.postprocess(images, output_type=output_type)
+        images = self.output_processor.postprocess(images, output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (images,)
@@ -147,12 +158,14 @@ class SlotPipelineMixin:
     ) -> ConceptLibrary:
         """Slots of every image → k-means concepts (cosine distance: k-means on unit-normalised slots).
 
-        `images_or_dataset`: a tensor (N,3,H,W), a list of images, or an iterable of batches (tensors, or dicts
-        with "pixel_values" or "image"). `num_concepts` defaults to the number of slots K.
+        `images_or_dataset`: a tensor or array of N images, a list of images (paths, PIL images, single-image
+        arrays or tensors), or an iterable of batches (tensors, or dicts with "pixel_values" or "image").
+        `num_concepts` defaults to the number of slots K.
         """
         items = images_or_dataset
-        is_pil_list = isinstance(items, list) and bool(items) and isinstance(items[0], PIL.Image.Image)
-        if isinstance(items, torch.Tensor | np.ndarray) or is_pil_list:
+        first = items[0] if isinstance(items, list | tuple) and items else None
+        is_image_list = isinstance(first, str | Path | PIL.Image.Image) or getattr(first, "ndim", 4) <= 3
+        if isinstance(items, torch.Tensor | np.ndarray) or is_image_list:
             batches = [items[start : start + batch_size] for start in range(0, len(items), batch_size)]
         else:
             batches = images_or_dataset

@@ -196,8 +196,8 @@ def test_bf16_weights_decode(mogent_pipe, images):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(images=torch.rand(2, 3, 28, 28)), "images.*shape"),
-        (dict(images=torch.rand(2, 4, 32, 32)), "images.*shape"),
+        (dict(images=torch.rand(2, 5, 32, 32)), r"images.*got shape \(2, 5, 32, 32\)"),
+        (dict(images=torch.rand(2, 3, 32, 32, 1)), r"images.*got shape \(2, 3, 32, 32, 1\)"),
         (dict(images=torch.rand(2, 3, 32, 32) * 2), r"images.*\[0, 1\]"),
         (dict(images=torch.rand(2, 3, 32, 32), mask_ratio=1.5), "mask_ratio"),
         (dict(images=torch.rand(2, 3, 32, 32), num_inference_steps=0), "num_inference_steps"),

@@ -13,6 +13,8 @@ def test_overlay_blends_each_pixel_with_its_slot_colour():
     assert torch.allclose(overlay[0, :, 0, 1], palette[1]) and torch.allclose(overlay[0, :, 0, 0], palette[0])
     with pytest.raises(ValueError, match="labels"):
         overlay_labels(images, labels[:, :1])
+    fixed = overlay_labels(images, labels, alpha=1.0, num_colours=7)  # slot 1's colour whatever the image holds
+    assert torch.allclose(fixed[0, :, 0, 1], slot_palette(7)[1])
 
 
 def test_image_grid_places_columns_side_by_side_with_padding():

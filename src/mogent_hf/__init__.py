@@ -1,9 +1,10 @@
 """mogent_hf: MOGENT (masked generative object-centric transformer) and its baseline SLATE as Hugging Face
 models (transformers) and pipelines (diffusers)."""
 
-from transformers import AutoConfig, AutoModel, PreTrainedModel  # noqa: F401  (PreTrainedModel: see modeling_base)
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, PreTrainedModel  # noqa: F401  (PreTrainedModel: see modeling_base)
 
 from .configuration_mogent import MOGENTConfig, SLATEConfig, SlotTransformerConfig
+from .image_processing_mogent import MOGENTImageProcessor
 from .modeling_base import SlotEncoderOutput, SlotTransformerOutput
 from .modeling_mogent import MOGENTModel
 from .modeling_slate import SLATEModel
@@ -13,6 +14,8 @@ AutoConfig.register("mogent", MOGENTConfig, exist_ok=True)
 AutoConfig.register("slate", SLATEConfig, exist_ok=True)
 AutoModel.register(MOGENTConfig, MOGENTModel, exist_ok=True)
 AutoModel.register(SLATEConfig, SLATEModel, exist_ok=True)
+for _config_class in (MOGENTConfig, SLATEConfig):
+    AutoImageProcessor.register(_config_class, image_processor_classes={"pil": MOGENTImageProcessor}, exist_ok=True)
 
 from .pipelines import (  # noqa: E402
     ConceptLibrary,
@@ -31,6 +34,7 @@ __all__ = [
     "SLATEPipeline",
     "SlotPipelineOutput",
     "MOGENTConfig",
+    "MOGENTImageProcessor",
     "MOGENTModel",
     "SLATEConfig",
     "SLATEModel",

@@ -1,0 +1,122 @@
+"""The `mogent-hf` console script: every command on two files with the shipped checkpoint, seeded repeats, folders,
+and one `error:` line with exit status 2 for each kind of bad input."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from mogent_hf.cli import DEFAULT_PIPELINE, main
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENES = [str(ROOT / "docs" / "examples" / f"scene_{i}.png") for i in (0, 1)]
+NUM_SLOTS = json.loads((DEFAULT_PIPELINE / "model" / "config.json").read_text())["num_slots"]
+FAST = ["--num-inference-steps", "2"]
+
+
+def run(capsys, *argv):
+    """main(argv) → (exit status, stdout, stderr)."""
+    status = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def rgb(path):
+    return np.asarray(PIL.Image.open(path))
+
+
+def test_console_script_segments_a_docs_example_with_one_mask_per_slot(tmp_path):
+    script = shutil.which("mogent-hf", path=str(Path(sys.executable).parent))
+    assert script, "the console script is not installed: pip install -e ."
+    result = subprocess.run([script, "segment", SCENES[0], "--out", "out"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert rgb(tmp_path / "out" / "scene_0_overlay.png").shape == (64, 64, 3)
+    masks = sorted((tmp_path / "out").glob("scene_0_slot*.png"))
+    assert len(masks) == NUM_SLOTS and rgb(masks[0]).shape == (64, 64)
+    assert f"{NUM_SLOTS + 1} files written" in result.stdout
+
+
+def test_help_lists_every_command_with_examples(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "examples:" in out
+    for command in ("segment", "reconstruct", "edit", "remove", "compose"):
+        assert f"mogent-hf {command} " in out
+
+
+def test_segment_two_files_writes_overlays_masks_and_label_maps(capsys, tmp_path):
+    wide = tmp_path / "wide.png"  # 48×80: the model sees the centred 48×48 square, columns 16:64
+    PIL.Image.open(SCENES[1]).resize((80, 48)).save(wide)
+    status, out, err = run(capsys, "segment", SCENES[0], wide, "--out", tmp_path / "out", "--labels", "npy", "json")
+    assert status == 0 and "2/2" in err  # the progress bar over files
+    labels = np.load(tmp_path / "out" / "scene_0_labels.npy")
+    assert labels.shape == (64, 64) and 0 <= labels.min() and labels.max() < NUM_SLOTS
+    record = json.loads((tmp_path / "out" / "wide_labels.json").read_text())
+    assert record["num_slots"] == NUM_SLOTS and np.array(record["labels"]).shape == (64, 64)
+    assert rgb(tmp_path / "out" / "wide_overlay.png").shape == (64, 64, 3)
+    run(capsys, "segment", wide, "--out", tmp_path / "input", "--labels", "npy", "--input-size")
+    at_input = np.load(tmp_path / "input" / "wide_labels.npy")
+    assert at_input.shape == (48, 80) and (at_input[:, :16] == -1).all() and (at_input[:, 16:64] >= 0).all()
+
+
+@pytest.mark.parametrize(
+    "command, extra, outputs",
+    [
+        ("reconstruct", ["--mask-ratio", "0.5"], ["scene_0_reconstruction.png", "scene_1_reconstruction.png"]),
+        ("edit", ["--swap", "1", "2", "--swap", "0", "0"], ["scene_0_edited.png", "scene_1_edited.png"]),
+        ("remove", ["--slot", "3"], ["scene_0_removed.png", "scene_1_removed.png"]),
+        ("compose", ["--num-images", "3"], ["composed_0.png", "composed_1.png", "composed_2.png"]),
+    ],
+)
+def test_each_decoding_command_on_two_files_is_seeded(capsys, tmp_path, command, extra, outputs):
+    for folder, seed in (("a", 0), ("b", 0), ("c", 1)):
+        status, out, err = run(capsys, command, *SCENES, "--out", tmp_path / folder, "--seed", seed, *FAST, *extra)
+        assert status == 0, err
+        assert sorted(path.name for path in (tmp_path / folder).iterdir()) == outputs
+    for name in outputs:
+        assert rgb(tmp_path / "a" / name).shape == (64, 64, 3)
+        assert np.array_equal(rgb(tmp_path / "a" / name), rgb(tmp_path / "b" / name))  # same seed, same picture
+    assert any(not np.array_equal(rgb(tmp_path / "a" / n), rgb(tmp_path / "c" / n)) for n in outputs)
+
+
+def test_folders_are_expanded_and_repeated_names_kept_apart(capsys, tmp_path):
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(SCENES[0], tmp_path / folder / "scene.png")
+    (tmp_path / "one" / "notes.txt").write_text("skipped: not an image extension")
+    status, _, err = run(capsys, "segment", tmp_path / "one", tmp_path / "two", "--out", tmp_path / "out")
+    assert status == 0, err
+    assert (tmp_path / "out" / "scene_overlay.png").exists() and (tmp_path / "out" / "scene_2_overlay.png").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["segment", "missing.png"], "no such file or folder: missing.png"),
+        (["segment", "{notes}"], "notes.png is not an image file"),
+        (["segment", "{empty}"], "no image files in folder"),
+        (["remove", SCENES[0], "--slot", str(NUM_SLOTS)], f"`--slot` must be a slot index in [0, {NUM_SLOTS}), got"),
+        (["edit", *SCENES, "--swap", "0", "-1"], "`--swap J` must be a slot index"),
+        (["edit", SCENES[0], "{two}", "--swap", "0", "0"], "pairs the images of its two inputs: got 1 and 2"),
+        (["reconstruct", SCENES[0], "--mask-ratio", "1.5"], "`mask_ratio` must be in [0, 1], got 1.5"),
+        (["segment", SCENES[0], "--pipeline", "{empty}"], "is not a saved pipeline (no model_index.json)"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_exit_status_2(capsys, tmp_path, argv, message):
+    (tmp_path / "notes.png").write_text("a text file with an image name")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "one").mkdir()
+    shutil.copy(SCENES[0], tmp_path / "one" / "a.png")
+    shutil.copy(SCENES[1], tmp_path / "one" / "b.png")
+    names = {"notes": tmp_path / "notes.png", "empty": tmp_path / "empty", "two": tmp_path / "one"}
+    status, out, err = run(capsys, *[arg.format(**names) for arg in argv], "--out", tmp_path / "out")
+    lines = [line for line in err.splitlines() if line.strip() and "%|" not in line]
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
+    assert message in lines[0]
