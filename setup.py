@@ -22,7 +22,7 @@ setup(
         "huggingface_hub>=2.4,<3",
         "safetensors>=0.8",
         "numpy>=2.4,<3",
-        "pillow>=13",
+        "pillow>=12.3",
         "scikit-learn>=1.9,<2",
         "scipy>=1.17,<2",
         "tqdm>=4.70",
