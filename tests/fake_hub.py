@@ -87,6 +87,7 @@ class FakeHub:
         self.lfs = {}  # sha256 hex -> bytes (uploaded through the LFS "basic" transfer)
         self.lfs_threshold = 10_000  # files >= this size (or *.parquet / *.safetensors) go through LFS
         self.log = []
+        self.commit_hooks = []  # called as hook(repo_type, repo_id, files) after each commit is stored
         self.lock = threading.Lock()
         hub = self
 
@@ -308,6 +309,8 @@ class FakeHub:
                     else:
                         return self._err(h, 400, f"unsupported commit op {k} (only regular uploads)", method=method)
                 sha = repo._commit(files, title)
+                for hook in list(self.commit_hooks):
+                    hook(m["t"], m["rid"], files)
                 prefix = "" if m["t"] == "model" else f"{m['t']}s/"
                 return self._send(
                     h,
