@@ -48,7 +48,8 @@ def test_a_run_killed_after_pushing_a_checkpoint_resumes_from_the_hub_to_the_wei
         fake_hub.commit_hooks.remove(kill_after_the_first_checkpoint)
     assert process.returncode == -9, stderr[-3000:]  # killed, not finished
     assert json.loads(pushed["last-checkpoint/training_state.json"])["global_step"] == 2
-    assert {"model_index.json", "model/model.safetensors", "README.md", "last-checkpoint/optimizer.bin"} <= set(pushed)
+    assert {"model_index.json", "model/model.safetensors", "README.md", "last-checkpoint/optimizer.bin",
+            "pipeline_mogent.py", "model/modeling_mogent.py"} <= set(pushed)  # with its code  # fmt: skip
     shutil.rmtree(tmp_path / "machine-a")  # nothing of the first machine is left
 
     second = tmp_path / "machine-b"

@@ -657,10 +657,20 @@ def main(argv: list[str] | None = None):
 
 
 def export_pipeline(
-    model, folder: Path, args, config, metrics: dict, step: int, grid, schedule: dict, location: str
+    model,
+    folder: Path,
+    args,
+    config,
+    metrics: dict,
+    step: int,
+    grid,
+    schedule: dict,
+    location: str,
+    push_remote_code: bool = True,
 ) -> None:
     """Writes the pipeline of `model` at `step` into `folder`, with its last validation metrics, sample grid and
-    model card (the recipe as run; `location` in its usage snippet). The model's mode and config are left as found.
+    model card (the recipe as run; `location` in its usage snippet), and, for the Hub, its code
+    (`push_remote_code`). The model's mode and config are left as found.
 
     With `--codebook_entropy_annealing_steps`, the saved config holds the code-entropy weight of `step` (0 once
     annealed), so that a fine-tune from it goes on as the run ended; train_config.json keeps the schedule."""
@@ -669,7 +679,7 @@ def export_pipeline(
         model.config.codebook_entropy_weight = cosine_anneal(
             step, config.codebook_entropy_weight, 0.0, args.codebook_entropy_annealing_steps
         )
-    pipeline_for_model(model.eval()).save_pretrained(folder)
+    pipeline_for_model(model.eval()).save_pretrained(folder, push_remote_code=push_remote_code)
     model.config.codebook_entropy_weight = entropy_weight
     model.train(was_training)
     (folder / "eval_results.json").write_text(json.dumps({"step": step, **metrics}, indent=2))
@@ -693,7 +703,7 @@ def export_pipeline(
 def finish(model, output_dir: Path, args, config, metrics: dict, step: int, grid, schedule: dict, hub) -> None:
     """Saves the pipeline, the last validation metrics, the sample grid and the model card; pushes to the Hub."""
     location = hub.create_repo() if hub is not None else args.output_dir
-    export_pipeline(model, output_dir, args, config, metrics, step, grid, schedule, location)
+    export_pipeline(model, output_dir, args, config, metrics, step, grid, schedule, location, hub is not None)
     repo_id = hub.on_end(output_dir, step) if hub is not None else None
     print(f"Pipeline: {output_dir.resolve()}  (MOGENTPipeline/SLATEPipeline.from_pretrained)")
     print(f"Samples:  {(output_dir / 'samples').resolve()}  (input | DVAE | decoded | slot masks | shuffled)")
