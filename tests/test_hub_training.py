@@ -66,7 +66,7 @@ def test_a_run_killed_after_pushing_a_checkpoint_resumes_from_the_hub_to_the_wei
         torch.testing.assert_close(weights[key], straight[key], rtol=0, atol=0, msg=key)
 
 
-def test_resuming_from_a_hub_repo_without_a_checkpoint_says_so(fake_hub, tmp_path):
+def test_resuming_from_a_hub_repo_without_a_checkpoint_or_from_a_missing_repo_says_so(fake_hub, tmp_path):
     code = f"""
 import sys; sys.path.append({str(ROOT / "training")!r})
 from argparse import Namespace
@@ -74,17 +74,21 @@ from pathlib import Path
 from huggingface_hub import HfApi
 from hub_sync import fetch_hub_checkpoint
 HfApi().create_repo("org/no-checkpoint", exist_ok=True)
-args = Namespace(hub_model_id="org/no-checkpoint", output_dir="unused", hub_token=None)
-try:
-    fetch_hub_checkpoint("hub", args, Path({str(tmp_path / "out")!r}))
-except FileNotFoundError as error:
-    print(error)
+for hub_model_id, output_dir in (("org/no-checkpoint", "unused"), (None, "runs/never-pushed")):
+    args = Namespace(hub_model_id=hub_model_id, output_dir=output_dir, hub_token=None)
+    try:
+        fetch_hub_checkpoint("hub", args, Path({str(tmp_path / "out")!r}))
+    except FileNotFoundError as error:
+        print(error)
 """
     result = subprocess.run([sys.executable, "-c", code], env=hub_environment(fake_hub, tmp_path), capture_output=True,
                             text=True, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == ("`--resume_from_checkpoint` hub: the Hub repository org/no-checkpoint has no "
-                                     "last-checkpoint/ (push one with --hub_strategy checkpoint)")  # fmt: skip
+    assert result.stdout.strip().splitlines() == [
+        "`--resume_from_checkpoint` hub: the Hub repository org/no-checkpoint has no last-checkpoint/ (push one with "
+        "--hub_strategy checkpoint)",
+        "`--resume_from_checkpoint` hub: no Hub repository tester/never-pushed",  # the token's namespace
+    ]
 
 
 def test_local_paths_and_latest_are_not_taken_for_hub_ids(tmp_path):
@@ -140,6 +144,8 @@ def test_a_failed_upload_warns_and_is_retried_at_the_next_save_without_stopping_
         sync.on_end(tmp_path, 4)
 
 
-def test_hub_strategy_must_be_known():
+def test_hub_strategy_must_be_known_and_needs_push_to_hub(tmp_path):
     with pytest.raises(ValueError, match="`--hub_strategy` must be one of"):
         HubSync("org/run", "sometimes")
+    with pytest.raises(ValueError, match="`--hub_strategy checkpoint` pushes to the Hub: it needs --push_to_hub"):
+        train.main([*TINY, "--max_train_steps", "1", "--output_dir", str(tmp_path), "--hub_strategy", "checkpoint"])

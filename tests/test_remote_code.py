@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import torch
 
-from mogent_hf import MaskGITScheduler, MOGENTConfig, MOGENTModel, MOGENTPipeline
+from mogent_hf import MaskGITScheduler, MOGENTConfig, MOGENTModel, MOGENTPipeline, load_slot_pipeline
 from mogent_hf.remote_code import bundle
 
 IMAGES = "torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))"
@@ -27,7 +27,7 @@ def outputs(pipe, model):
 PUSH = (
     """
 import json, sys, torch
-from mogent_hf import MaskGITScheduler, MOGENTConfig, MOGENTModel, MOGENTPipeline
+from mogent_hf import MaskGITScheduler, MOGENTConfig, MOGENTModel, MOGENTPipeline, load_slot_pipeline
 from mogent_hf import SLATEConfig, SLATEModel, SLATEPipeline
 """
     + OUTPUTS
@@ -124,6 +124,7 @@ def test_a_folder_saved_with_code_names_its_files_and_the_installed_package_load
         loaded.set_progress_bar_config(disable=True)
         decoded.append(loaded(images=images, generator=torch.Generator().manual_seed(1), output_type="np").images)
     assert np.array_equal(*decoded)
+    assert type(load_slot_pipeline(tmp_path / "with-code")) is MOGENTPipeline  # evaluate.py's loader
     model.save_pretrained(tmp_path / "model", push_remote_code=True)
     assert sorted(p.name for p in (tmp_path / "model").glob("*.py")) == [
         "configuration_mogent.py",

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from huggingface_hub import HfApi, snapshot_download
+from huggingface_hub.errors import RepositoryNotFoundError
 
 from mogent_hf.model_card import is_hub_id
 
@@ -127,13 +128,21 @@ def fetch_hub_checkpoint(resume_from: str | None, args, output_dir: Path) -> str
     A local checkpoint of the same step is used as it is; the download is renamed into place only when complete."""
     if resume_from is None or resume_from == "latest" or Path(resume_from).exists():
         return resume_from
-    repo_id = hub_repo_id(args) if resume_from == "hub" else resume_from
-    if not is_hub_id(repo_id):
+    if resume_from == "hub":
+        repo_id = hub_repo_id(args)
+        if "/" not in repo_id:  # the repository push_to_hub creates: in the token's own namespace
+            repo_id = f"{HfApi(token=args.hub_token).whoami()['name']}/{repo_id}"
+    elif is_hub_id(resume_from):
+        repo_id = resume_from
+    else:
         return resume_from  # a local path that does not exist: train.py says so
     staging = output_dir / f".hub-{LAST_CHECKPOINT}"
     output_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(staging, ignore_errors=True)
-    snapshot_download(repo_id, allow_patterns=[f"{LAST_CHECKPOINT}/*"], local_dir=staging, token=args.hub_token)
+    try:
+        snapshot_download(repo_id, allow_patterns=[f"{LAST_CHECKPOINT}/*"], local_dir=staging, token=args.hub_token)
+    except RepositoryNotFoundError:
+        raise FileNotFoundError(f"`--resume_from_checkpoint` {resume_from}: no Hub repository {repo_id}") from None
     downloaded = staging / LAST_CHECKPOINT
     if not (downloaded / "training_state.json").exists():
         shutil.rmtree(staging, ignore_errors=True)

@@ -540,6 +540,8 @@ def main(argv: list[str] | None = None):
         accelerator.init_trackers("train", config=run_config)
     schedule = {"total_steps": total_steps, "warmup_steps": warmup, "tau_annealing_steps": annealing[0],
                 "sigma_annealing_steps": annealing[1], "lr_cooldown_steps": cooldown}  # fmt: skip
+    if args.hub_strategy != "end" and not args.push_to_hub:
+        raise ValueError(f"`--hub_strategy {args.hub_strategy}` pushes to the Hub: it needs --push_to_hub")
     hub = HubSync(hub_repo_id(args), args.hub_strategy, args.hub_token) if args.push_to_hub else None
     accelerator.wait_for_everyone()
 
