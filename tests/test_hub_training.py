@@ -144,8 +144,10 @@ def test_a_failed_upload_warns_and_is_retried_at_the_next_save_without_stopping_
         sync.on_end(tmp_path, 4)
 
 
-def test_hub_strategy_must_be_known_and_needs_push_to_hub(tmp_path):
+def test_hub_strategy_must_be_known_and_needs_push_to_hub(tmp_path, capsys):
     with pytest.raises(ValueError, match="`--hub_strategy` must be one of"):
         HubSync("org/run", "sometimes")
-    with pytest.raises(ValueError, match="`--hub_strategy checkpoint` pushes to the Hub: it needs --push_to_hub"):
+    with pytest.raises(SystemExit) as exit_info:
         train.main([*TINY, "--max_train_steps", "1", "--output_dir", str(tmp_path), "--hub_strategy", "checkpoint"])
+    assert exit_info.value.code == 2
+    assert "error: --hub_strategy checkpoint pushes to the Hub: it needs --push_to_hub" in capsys.readouterr().err

@@ -194,8 +194,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument(
         "--resume_from_checkpoint",
         default=None,
-        help="a checkpoint directory, 'latest', or from the "
-        "Hub: 'hub' (this run's --hub_model_id) or a repo id, whose last-checkpoint/ is downloaded",
+        help="a checkpoint directory, 'latest', or from the Hub: 'hub' (this run's --hub_model_id) or a repo id, "
+        "whose last-checkpoint/ is downloaded",
     )
     run.add_argument("--validation_steps", type=int, default=500)
     run.add_argument("--num_grid_images", type=int, default=8)
@@ -207,11 +207,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--hub_strategy",
         choices=HUB_STRATEGIES,
         default="end",
-        help="with --push_to_hub: push "
-        "the pipeline at the end only; or also at every checkpoint (every_save); or that and the "
-        "checkpoint itself to last-checkpoint/ (checkpoint), in the background (default: %(default)s)",
+        help="with --push_to_hub: push the pipeline at the end only; or also at every checkpoint (every_save); or "
+        "that and the checkpoint itself to last-checkpoint/ (checkpoint), in the background (default: %(default)s)",
     )
     args = parser.parse_args(argv)
+    if args.hub_strategy != "end" and not args.push_to_hub:
+        parser.error(f"--hub_strategy {args.hub_strategy} pushes to the Hub: it needs --push_to_hub")
     if args.preset is None and args.pretrained_model_name_or_path is None:
         args.preset = "tiny"
     return args
@@ -540,8 +541,6 @@ def main(argv: list[str] | None = None):
         accelerator.init_trackers("train", config=run_config)
     schedule = {"total_steps": total_steps, "warmup_steps": warmup, "tau_annealing_steps": annealing[0],
                 "sigma_annealing_steps": annealing[1], "lr_cooldown_steps": cooldown}  # fmt: skip
-    if args.hub_strategy != "end" and not args.push_to_hub:
-        raise ValueError(f"`--hub_strategy {args.hub_strategy}` pushes to the Hub: it needs --push_to_hub")
     hub = HubSync(hub_repo_id(args), args.hub_strategy, args.hub_token) if args.push_to_hub else None
     accelerator.wait_for_everyone()
 
