@@ -148,4 +148,8 @@ def test_bundles_hold_only_the_models_code_without_imports_of_the_package():
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.ImportFrom):
                 assert node.level == 0 and not (node.module or "").startswith("mogent_hf"), (module, node.module)
+            if isinstance(node, ast.Import):
+                assert not [alias for alias in node.names if alias.name.startswith("mogent_hf")], module
+    nested = 'raise ImportError("this needs the mogent_hf package installed")'
+    assert nested in bundle("mogent_hf.modeling_mogent")  # saving with code, from a bundle, needs the package
     assert "mogent_hf.modeling_base" in bundle("mogent_hf.modeling_slate")

@@ -110,8 +110,11 @@ def _module_body(module_name: str) -> tuple[str, set[str], bool]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             defined |= {name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)}
     for node in ast.walk(tree):
-        nested = isinstance(node, ast.ImportFrom) and node.col_offset > 0
-        if nested and (node.level or _is_internal(node.module or "")):
+        if isinstance(node, ast.Import):
+            internal = any(_is_internal(alias.name) for alias in node.names)
+        else:
+            internal = isinstance(node, ast.ImportFrom) and (node.level > 0 or _is_internal(node.module or ""))
+        if internal and node.col_offset > 0:
             indent = " " * node.col_offset
             replace[node.lineno - 1] = f'{indent}raise ImportError("this needs the {PACKAGE} package installed")'
             drop |= set(range(node.lineno, node.end_lineno))
