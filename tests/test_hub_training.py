@@ -151,3 +151,16 @@ def test_hub_strategy_must_be_known_and_needs_push_to_hub(tmp_path, capsys):
         train.main([*TINY, "--max_train_steps", "1", "--output_dir", str(tmp_path), "--hub_strategy", "checkpoint"])
     assert exit_info.value.code == 2
     assert "error: --hub_strategy checkpoint pushes to the Hub: it needs --push_to_hub" in capsys.readouterr().err
+
+
+def test_every_save_pushes_the_pipeline_without_the_checkpoint_and_end_pushes_nothing_during_the_run(tmp_path):
+    checkpoint = tmp_path / "checkpoint-2"
+    checkpoint.mkdir()
+    (checkpoint / "training_state.json").write_text("{}")
+    pushed = {}
+    for strategy in ("every_save", "end"):
+        sync = HubSync("org/run", strategy)
+        sync.api = FlakyApi(failures=0)
+        sync.on_save(2, checkpoint, lambda folder, location: (folder / "README.md").write_text(location))
+        pushed[strategy] = sync.api.uploads
+    assert pushed == {"every_save": [("Training step 2", ["README.md"])], "end": []}
