@@ -101,7 +101,7 @@ class HubSync:
         except Exception as error:  # the Hub is unreachable: the run goes on, the next save tries again
             logger.warning(f"Hub: could not create {self.repo_id} ({error}); step {step} is not pushed")
             return
-        staging = Path(tempfile.mkdtemp(prefix="mogent-hub-"))
+        staging = Path(tempfile.mkdtemp(prefix=".hub-staging-", dir=checkpoint.parent))  # same disk: hard links
         write_pipeline(staging, location=self.repo_id)
         if self.strategy == "checkpoint":
             _link_tree(checkpoint, staging / LAST_CHECKPOINT)
