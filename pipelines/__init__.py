@@ -29,8 +29,9 @@ def load_slot_pipeline(name_or_path: str | Path) -> MOGENTPipeline | SLATEPipeli
     index_path = Path(name_or_path) / "model_index.json"
     if not index_path.exists():
         index_path = Path(hf_hub_download(str(name_or_path), "model_index.json"))
+    class_name = json.loads(index_path.read_text())["_class_name"]  # ["pipeline_mogent", name] with remote code
     pipeline_cls = {"MOGENTPipeline": MOGENTPipeline, "SLATEPipeline": SLATEPipeline}.get(
-        json.loads(index_path.read_text())["_class_name"]
+        class_name[-1] if isinstance(class_name, list) else class_name
     )
     if pipeline_cls is None:
         raise ValueError(f"{name_or_path} is neither a MOGENTPipeline nor a SLATEPipeline")

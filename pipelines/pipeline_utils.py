@@ -23,6 +23,8 @@ from mogent_hf.modules.masking import uniform
 from .concept_library import ConceptLibrary
 
 ImageInput = str | Path | PIL.Image.Image | np.ndarray | torch.Tensor | list
+# model_index.json key in which mogent_hf.remote_code records the package module of each file it writes
+CODE_MODULES = "_mogent_hf_modules"
 
 
 def shuffle_slots(slots: torch.Tensor) -> torch.Tensor:
@@ -50,6 +52,40 @@ class SlotPipelineMixin:
     """Methods of both pipelines; the class using it is a `DiffusionPipeline` with a `model` component."""
 
     output_processor = VaeImageProcessor(vae_scale_factor=1, do_normalize=False)  # decoded images → output_type
+    _push_remote_code = False  # push_to_hub sets it while diffusers' push_to_hub calls save_pretrained
+
+    @classmethod
+    def load_config(cls, *args, **kwargs):
+        """diffusers' `load_config`; a `model_index.json` written with the pipeline's code (`push_remote_code`) names
+        the files in the repo, and reads here as a plain one: this installed class loads its own classes."""
+        loaded = super().load_config(*args, **kwargs)
+        config = loaded[0] if isinstance(loaded, tuple) else loaded
+        modules = config.pop(CODE_MODULES, None)
+        if isinstance(modules, dict) and isinstance(config.get("_class_name"), list):
+            config["_class_name"] = config["_class_name"][1]
+            for name, value in config.items():
+                if isinstance(value, list) and len(value) == 2 and value[0] in modules:
+                    config[name] = [modules[value[0]], value[1]]
+        return loaded
+
+    def save_pretrained(self, save_directory, *args, push_remote_code: bool = False, **kwargs) -> None:
+        """diffusers' `save_pretrained`; with `push_remote_code=True` the code of the pipeline and its components
+        is written too (`mogent_hf.remote_code`), so that `DiffusionPipeline.from_pretrained(dir_or_id,
+        trust_remote_code=True)` and `AutoModel.from_pretrained(..., subfolder="model", trust_remote_code=True)`
+        load it without this package."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if push_remote_code or self._push_remote_code:
+            from mogent_hf.remote_code import write_pipeline_code
+
+            write_pipeline_code(self, save_directory)
+
+    def push_to_hub(self, repo_id: str, *args, push_remote_code: bool = True, **kwargs) -> str:
+        """diffusers' `push_to_hub`, with the pipeline's code in the repo unless `push_remote_code=False`."""
+        self._push_remote_code = push_remote_code
+        try:
+            return super().push_to_hub(repo_id, *args, **kwargs)
+        finally:
+            self._push_remote_code = False
 
     @classmethod
     def download(cls, pretrained_model_name, **kwargs) -> str:

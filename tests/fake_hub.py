@@ -1,7 +1,8 @@
 """In-memory loopback Hugging Face Hub for the tests: enough of the Hub HTTP API for huggingface_hub uploads
 (regular and LFS "basic" transfer; clients run with HF_HUB_DISABLE_XET=1) and downloads, so that
 push_to_hub / from_pretrained("org/name") / snapshot_download run their real code paths offline.
-Endpoints: repos/create, whoami-v2, validate-yaml, repo info, tree, preupload, commit, paths-info, refs, commits,
+Endpoints: repos/create, whoami-v2, validate-yaml (a subset of the Hub's card rules: `card_problem`), repo info,
+tree, preupload, commit, paths-info, refs, commits,
 LFS batch + upload, resolve. Every request is logged in `FakeHub.log`. Adapted from
 shared/reference/fake_hub_server_sketch.py.
 """
@@ -18,6 +19,41 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 def _git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def card_problem(content: str, repo_type: str) -> str | None:
+    """What the Hub's card validation would reject in a card's YAML metadata (a subset of its rules: YAML mapping,
+    list-of-string fields, a parseable model-index, and dataset `configs`/`dataset_info`), or None."""
+    from huggingface_hub import RepoCard
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    try:
+        metadata = RepoCard(content, ignore_metadata_errors=False).data.to_dict()
+    except Exception as error:
+        return f"invalid metadata: {error}"
+    for key in ("tags", "datasets", "language"):
+        value = metadata.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return f'"{key}" must be a list of strings, got {value!r}'
+    for key in ("license", "library_name", "pipeline_tag"):
+        if key in metadata and not isinstance(metadata[key], str):
+            return f'"{key}" must be a string, got {metadata[key]!r}'
+    if repo_type == "model" and "model-index" in metadata:
+        try:
+            model_index_to_eval_results(metadata["model-index"])
+        except Exception as error:
+            return f'"model-index" is invalid: {error!r}'
+    if repo_type == "dataset":
+        for config in metadata.get("configs", []):
+            if not isinstance(config, dict) or "config_name" not in config or "data_files" not in config:
+                return f'"configs" entries need config_name and data_files, got {config!r}'
+        info = metadata.get("dataset_info", {})
+        for split in info.get("splits", []) if isinstance(info, dict) else [None]:
+            if not isinstance(split, dict) or not all(
+                isinstance(split.get(k), int) for k in ("num_examples", "num_bytes")
+            ):
+                return f'"dataset_info.splits" entries need a name, num_examples and num_bytes, got {split!r}'
+    return None
 
 
 class Repo:
@@ -51,6 +87,7 @@ class FakeHub:
         self.lfs = {}  # sha256 hex -> bytes (uploaded through the LFS "basic" transfer)
         self.lfs_threshold = 10_000  # files >= this size (or *.parquet / *.safetensors) go through LFS
         self.log = []
+        self.commit_hooks = []  # called as hook(repo_type, repo_id, files) after each commit is stored
         self.lock = threading.Lock()
         hub = self
 
@@ -192,8 +229,11 @@ class FakeHub:
                 method=method,
             )
         if path == "/api/validate-yaml" and method == "POST":
-            self._read_body(h)
-            return self._send(h, 200, {}, method=method)  # accept every card (no real validation)
+            body = json.loads(self._read_body(h) or b"{}")
+            problem = card_problem(body.get("content", ""), body.get("repoType") or "model")
+            if problem:
+                return self._send(h, 400, problem.encode(), {"Content-Type": "text/plain"}, method=method)
+            return self._send(h, 200, {}, method=method)
         if path == "/api/repos/create" and method == "POST":
             body = json.loads(self._read_body(h) or b"{}")
             rtype = body.get("type") or "model"
@@ -269,6 +309,8 @@ class FakeHub:
                     else:
                         return self._err(h, 400, f"unsupported commit op {k} (only regular uploads)", method=method)
                 sha = repo._commit(files, title)
+                for hook in list(self.commit_hooks):
+                    hook(m["t"], m["rid"], files)
                 prefix = "" if m["t"] == "model" else f"{m['t']}s/"
                 return self._send(
                     h,

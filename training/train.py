@@ -36,6 +36,7 @@ from accelerate.utils import (
     broadcast_object_list,
     set_seed,
 )
+from hub_sync import HUB_STRATEGIES, HubSync, fetch_hub_checkpoint, hub_repo_id
 from mogent_hf.pipelines.pipeline_utils import shuffle_slots
 from tqdm.auto import tqdm
 
@@ -224,13 +225,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output_dir", default="mogent-output", help="the pipeline, checkpoints, samples, logs")
     run.add_argument("--checkpointing_steps", type=int, default=500, help="save a checkpoint every N steps")
     run.add_argument("--checkpoints_total_limit", type=int, default=None, help="keep the newest N checkpoints")
-    run.add_argument("--resume_from_checkpoint", default=None, help="a checkpoint directory or 'latest'")
+    run.add_argument("--resume_from_checkpoint", default=None, help="a checkpoint directory, 'latest', or from "
+                     "the Hub: 'hub' (this run's --hub_model_id) or a repo id, whose last-checkpoint/ is "
+                     "downloaded")  # fmt: skip
     run.add_argument("--validation_steps", type=int, default=500, help="validate and draw samples every N steps")
     run.add_argument("--num_grid_images", type=int, default=8, help="images in each sample grid")
     run.add_argument("--report_to", choices=("none", "tensorboard"), default="none", help="an extra tracker")
     run.add_argument("--push_to_hub", action="store_true", help="push the final pipeline and card to the Hub")
     run.add_argument("--hub_model_id", default=None, help="the Hub repo; None: the output directory's name")
     run.add_argument("--hub_token", default=None, help="None: the token of `hf auth login`")
+    run.add_argument("--hub_strategy", choices=HUB_STRATEGIES, default="end", help="with --push_to_hub: push the "
+                     "pipeline at the end only; or also at every checkpoint (every_save); or that and the checkpoint "
+                     "itself to last-checkpoint/ (checkpoint), in the background")  # fmt: skip
     return parser
 
 
@@ -241,6 +247,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.set_defaults(**QUICKSTART["flags"])
         args = parser.parse_args(argv)
     require_data_source(parser, args)
+    if args.hub_strategy != "end" and not args.push_to_hub:
+        parser.error(f"--hub_strategy {args.hub_strategy} pushes to the Hub: it needs --push_to_hub")
     if args.preset is None and args.pretrained_model_name_or_path is None:
         args.preset = "tiny"
     return args
@@ -574,7 +582,9 @@ def main(argv: list[str] | None = None):
 
     plateau = PlateauHalver(patience=args.plateau_patience)
     global_step = 0
-    with user_errors():
+    with user_errors():  # `hub` or a repo id: download its last-checkpoint/
+        with accelerator.main_process_first():
+            args.resume_from_checkpoint = fetch_hub_checkpoint(args.resume_from_checkpoint, args, output_dir)
         resume_from = find_resume_checkpoint(args, output_dir)
     if resume_from is not None:
         accelerator.load_state(str(resume_from))
@@ -600,6 +610,9 @@ def main(argv: list[str] | None = None):
             "cooldown_steps": cooldown,
         }
         accelerator.init_trackers("train", config=run_config)
+    schedule = {"total_steps": total_steps, "warmup_steps": warmup, "tau_annealing_steps": annealing[0],
+                "sigma_annealing_steps": annealing[1], "lr_cooldown_steps": cooldown}  # fmt: skip
+    hub = HubSync(hub_repo_id(args), args.hub_strategy, args.hub_token) if args.push_to_hub else None
     accelerator.wait_for_everyone()
 
     accumulation = args.gradient_accumulation_steps
@@ -698,6 +711,18 @@ def main(argv: list[str] | None = None):
             if saved or stopping:
                 state = {"global_step": global_step, "plateau": plateau.state_dict()}
                 save_checkpoint(accelerator, output_dir, global_step, state, args.checkpoints_total_limit)
+                if hub is not None and accelerator.is_main_process:
+                    export = functools.partial(
+                        export_pipeline,
+                        accelerator.unwrap_model(model),
+                        args=args,
+                        config=config,
+                        metrics=metrics,
+                        step=global_step,
+                        grid=grid,
+                        schedule=schedule,
+                    )
+                    hub.on_save(global_step, output_dir / f"checkpoint-{global_step}", export)
             if stopping:
                 progress.close()
                 if accelerator.is_main_process:
@@ -714,49 +739,60 @@ def main(argv: list[str] | None = None):
         if not metrics:  # nothing left to train (a finished run resumed to export it): validate the final weights
             tau = cosine_anneal(global_step, config.tau_start, config.tau_end, annealing[0])
             metrics, grid = validate(accelerator.unwrap_model(model), validation_batches, args, tau, accelerator.device)
-        finish(accelerator.unwrap_model(model), output_dir, args, config, metrics, global_step, grid)
+        finish(accelerator.unwrap_model(model), output_dir, args, config, metrics, global_step, grid, schedule, hub)
     accelerator.end_training()
     return accelerator.unwrap_model(model)
 
 
-def finish(model, output_dir: Path, args, config, metrics: dict, step: int, grid) -> None:
-    """Saves the pipeline, the last validation metrics, the sample grid and the model card; pushes to the Hub.
+def export_pipeline(
+    model,
+    folder: Path,
+    args,
+    config,
+    metrics: dict,
+    step: int,
+    grid,
+    schedule: dict,
+    location: str,
+    push_remote_code: bool = True,
+) -> None:
+    """Writes the pipeline of `model` at `step` into `folder`, with its last validation metrics, sample grid and
+    model card (the recipe as run; `location` in its usage snippet), and, for the Hub, its code
+    (`push_remote_code`). The model's mode and config are left as found.
 
-    With `--codebook_entropy_annealing_steps`, the saved config holds the code-entropy weight of the last step (0
-    once annealed), so that a fine-tune from it goes on as the run ended; train_config.json keeps the schedule."""
+    With `--codebook_entropy_annealing_steps`, the saved config holds the code-entropy weight of `step` (0 once
+    annealed), so that a fine-tune from it goes on as the run ended; train_config.json keeps the schedule."""
+    was_training, entropy_weight = model.training, model.config.codebook_entropy_weight
     if args.codebook_entropy_annealing_steps > 0:
         model.config.codebook_entropy_weight = cosine_anneal(
             step, config.codebook_entropy_weight, 0.0, args.codebook_entropy_annealing_steps
         )
-    pipe = pipeline_for_model(model.eval())
-    pipe.save_pretrained(output_dir)
-    (output_dir / "eval_results.json").write_text(json.dumps({"step": step, **metrics}, indent=2))
+    pipeline_for_model(model.eval()).save_pretrained(folder, push_remote_code=push_remote_code)
+    model.config.codebook_entropy_weight = entropy_weight
+    model.train(was_training)
+    (folder / "eval_results.json").write_text(json.dumps({"step": step, **metrics}, indent=2))
     if grid is not None:
-        grid.save(output_dir / "samples.png")
-    repo_id = None
-    if args.push_to_hub:
-        from huggingface_hub import create_repo
-
-        repo_id = create_repo(args.hub_model_id or output_dir.name, exist_ok=True, token=args.hub_token).repo_id
+        grid.save(folder / "samples.png")
     dataset = (
         args.synthetic and f"synthetic-{args.synthetic}" or args.dataset_name or args.h5_path or args.tfrecord_path
     )
+    base_model = args.pretrained_model_name_or_path
     training = {"steps": step, "batch_size": config.train_batch_size, "seed": args.seed, "preset": args.preset,
-                "learning_rate": config.learning_rate, "mixed_precision": args.mixed_precision or "no",
-                "initialised_from": args.pretrained_model_name_or_path}  # fmt: skip
-    card = render_model_card(config, dataset=dataset, metrics=metrics, training=training, repo_id=repo_id,
-                             model_name=(repo_id or output_dir.name).split("/")[-1])  # fmt: skip
-    card.save(output_dir / "README.md")
-    if repo_id is not None:
-        from huggingface_hub import upload_folder
+                "initialised_from": base_model, **schedule, "learning_rate": config.learning_rate,
+                "dvae_learning_rate": config.dvae_learning_rate, "max_grad_norm": config.max_grad_norm,
+                "tau_start": config.tau_start, "tau_end": config.tau_end, "sigma_start": config.sigma_start,
+                "dvae_pretrain_steps": args.dvae_pretrain_steps, "gradient_accumulation_steps":
+                args.gradient_accumulation_steps, "mixed_precision": args.mixed_precision or "no"}  # fmt: skip
+    card = render_model_card(config, dataset=dataset, metrics=metrics, training=training, location=location,
+                             model_name=location.rstrip("/").split("/")[-1], base_model=base_model)  # fmt: skip
+    card.save(folder / "README.md")
 
-        upload_folder(
-            repo_id=repo_id,
-            folder_path=output_dir,
-            commit_message=f"Training step {step}",
-            token=args.hub_token,
-            ignore_patterns=["checkpoint-*", ".tmp-checkpoint-*", "logs/*", "samples/*"],
-        )
+
+def finish(model, output_dir: Path, args, config, metrics: dict, step: int, grid, schedule: dict, hub) -> None:
+    """Saves the pipeline, the last validation metrics, the sample grid and the model card; pushes to the Hub."""
+    location = hub.create_repo() if hub is not None else args.output_dir
+    export_pipeline(model, output_dir, args, config, metrics, step, grid, schedule, location, hub is not None)
+    repo_id = hub.on_end(output_dir, step) if hub is not None else None
     print(f"Pipeline: {output_dir.resolve()}  (MOGENTPipeline/SLATEPipeline.from_pretrained)")
     print(f"Samples:  {(output_dir / 'samples').resolve()}  (input | DVAE | decoded | slot masks | shuffled)")
     print(f"Metrics:  {(output_dir / 'eval_results.json').resolve()}: " + json.dumps(

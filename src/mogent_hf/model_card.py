@@ -1,5 +1,6 @@
-"""Model cards of trained pipelines, rendered from `hub_cards/model_card.md` with `huggingface_hub.ModelCard`:
-the validation metrics go into the card's `model-index` results, so the Hub shows them."""
+"""Model cards of trained pipelines, rendered from `hub_cards/model_card.md` with `huggingface_hub.ModelCard`: the
+Hub metadata (library, pipeline tag, tags, datasets, base model, license), the validation metrics as `model-index`
+results, and the training recipe the run actually used (not the preset's)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,37 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 TEMPLATE = Path(__file__).resolve().parents[2] / "hub_cards" / "model_card.md"
 # validation key → (model-index metric type, display name); the segmentation metrics of the paper's Table 2
 CARD_METRICS = {"fg_ari": "FG-ARI", "miou": "mIoU", "fg_miou": "FG-mIoU", "mbo": "mBO"}
+# Table 6's recipe fields that configs still carry: a card shows the run's values instead (its `training` table)
+RECIPE_FIELDS = ("train_batch_size", "num_train_epochs", "warmup_steps", "learning_rate", "dvae_learning_rate",
+                 "max_grad_norm", "tau_start", "tau_end", "tau_annealing_steps", "sigma_start",
+                 "sigma_annealing_steps")  # fmt: skip
+
+
+def is_hub_id(name: str | None) -> bool:
+    """True for a `namespace/name` Hub id that is not an existing local path; False for None, paths, descriptions."""
+    if not name or Path(name).exists() or name.startswith((".", "/", "~")) or name.count("/") != 1:
+        return False
+    return all(part and " " not in part for part in name.split("/"))
 
 
 def render_model_card(
-    config, dataset: str, metrics: dict, training: dict, model_name: str, repo_id: str | None = None
+    config,
+    dataset: str,
+    metrics: dict,
+    training: dict,
+    model_name: str,
+    location: str,
+    base_model: str | None = None,
 ) -> ModelCard:
-    """A card for a pipeline of `config` (MOGENTConfig/SLATEConfig) trained on `dataset`; `metrics` are the final
-    validation values (their FG-ARI/mIoU/FG-mIoU/mBO become `model-index` results), `training` the run's recipe."""
+    """A card for a pipeline of `config` (MOGENTConfig/SLATEConfig) trained on `dataset`.
+
+    Args:
+        metrics: the last validation values; FG-ARI/mIoU/FG-mIoU/mBO become `model-index` results.
+        training: the run's recipe as used ({name: value}, shown as a table; `steps`, `batch_size`, `seed`,
+            `preset` and `initialised_from` also in the text).
+        location: what `from_pretrained` takes to load this pipeline: its Hub id or its output directory.
+        base_model: the pipeline it was fine-tuned from (a Hub id becomes `base_model` in the metadata).
+    """
     if not TEMPLATE.exists():
         raise FileNotFoundError(f"model card template not found at {TEMPLATE}")
     from mogent_hf import MOGENTModel, SLATEModel
@@ -44,12 +69,15 @@ def render_model_card(
     card_data = ModelCardData(
         license="mit",
         library_name="mogent_hf",
-        pipeline_tag="unconditional-image-generation",
-        tags=["object-centric", "slot-attention", model_type],
+        pipeline_tag="image-segmentation",
+        tags=["object-centric", "slot-attention", model_type, "unconditional-image-generation", "mogent_hf"],
+        datasets=[dataset] if is_hub_id(dataset) else None,
+        base_model=base_model if is_hub_id(base_model) else None,
         model_name=model_name,
         eval_results=results or None,
     )
     pipeline_class = "MOGENTPipeline" if model_type == "mogent" else "SLATEPipeline"
+    architecture = {key: value for key, value in config.to_diff_dict().items() if key not in RECIPE_FIELDS}
     return ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATE),
@@ -61,6 +89,6 @@ def render_model_card(
         training=training,
         metrics={key: float(value) for key, value in metrics.items()},
         pipeline_class=pipeline_class,
-        repo_id=repo_id or model_name,
-        config_json=json.dumps(config.to_diff_dict(), indent=2, sort_keys=True),
+        location=location,
+        config_json=json.dumps(architecture, indent=2, sort_keys=True),
     )

@@ -113,6 +113,25 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
     causal_decoder: bool = False
     # Positions of the slot encoder's tokens within `position_embedding` (SLATE keeps index 0 for [BOS]).
     encoder_position_offset: int = 0
+    _push_remote_code = False  # push_to_hub sets it while transformers' push_to_hub calls save_pretrained
+
+    def save_pretrained(self, save_directory, *args, push_remote_code: bool = False, **kwargs):
+        """transformers' `save_pretrained`; with `push_remote_code=True` the model's code is written too, with
+        `auto_map`, so that `AutoModel.from_pretrained(dir_or_id, trust_remote_code=True)` needs no mogent_hf."""
+        saved = super().save_pretrained(save_directory, *args, **kwargs)
+        if push_remote_code or self._push_remote_code:
+            from mogent_hf.remote_code import write_model_code
+
+            write_model_code(self, save_directory)
+        return saved
+
+    def push_to_hub(self, repo_id: str, *args, push_remote_code: bool = True, **kwargs):
+        """transformers' `push_to_hub`, with the model's code in the repo unless `push_remote_code=False`."""
+        self._push_remote_code = push_remote_code
+        try:
+            return super().push_to_hub(repo_id, *args, **kwargs)
+        finally:
+            self._push_remote_code = False
 
     def __init__(self, config: SlotTransformerConfig):
         super().__init__(config)

@@ -7,7 +7,7 @@ import argparse
 from tqdm.auto import tqdm
 
 from ..command_line import HelpFormatter, run_command, user_errors
-from .synthetic import dataset_card, make_synthetic_dataset, save_as_hub_layout
+from .synthetic import dataset_card, make_synthetic_dataset, push_dataset_folder, save_as_hub_layout
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,16 +42,12 @@ def main(argv: list[str] | None = None) -> None:
         dataset = make_synthetic_dataset(args.kind, args.num_train, args.num_test, args.resolution, args.seed)
         progress.update(2)
     rows = {split: part.num_rows for split, part in dataset.items()}
-    card = dataset_card(args.kind, args.resolution, args.seed, rows)
+    card = dataset_card(dataset, args.kind, args.resolution, args.seed)
     with user_errors():  # an --out that is a file, an unknown or forbidden repo: one `error:` line
         out = save_as_hub_layout(dataset, args.out, card)
         print(f"wrote {rows} to {out}")
         if args.push_to_hub:
-            dataset.push_to_hub(args.push_to_hub)
-            from huggingface_hub import DatasetCard
-
-            DatasetCard(card).push_to_hub(args.push_to_hub)
-            print(f"pushed to {args.push_to_hub}")
+            print(f"pushed to {push_dataset_folder(out, args.push_to_hub)}")
 
 
 if __name__ == "__main__":

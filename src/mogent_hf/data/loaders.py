@@ -24,11 +24,23 @@ def load_image_dataset(
 ):
     """A `datasets.Dataset` from a Hub id or a local directory, with columns renamed to `image` (and `mask`).
 
-    `mask_column=None` loads images only; a named column that does not exist is an error listing the columns.
+    `mask_column=None` loads images only. A dataset that is neither a local directory nor on the Hub, a split or a
+    named column that it does not have, is a one-line error naming what was asked for and what there is.
     """
     import datasets
+    from datasets.exceptions import DatasetNotFoundError
 
-    dataset = datasets.load_dataset(name_or_path, split=split, **load_kwargs)
+    try:
+        dataset = datasets.load_dataset(name_or_path, split=split, **load_kwargs)
+    except DatasetNotFoundError as error:
+        raise FileNotFoundError(
+            f"dataset {name_or_path!r} is neither a local directory nor a dataset repository on the Hub ({error})"
+        ) from None
+    except ValueError as error:
+        if "Unknown split" not in str(error):
+            raise
+        available = list(datasets.get_dataset_split_names(name_or_path, **load_kwargs))
+        raise ValueError(f"`split` {split!r} is not a split of {name_or_path!r}: {available}") from None
     for role, column in (("image_column", image_column), ("mask_column", mask_column)):
         if column is not None and column not in dataset.column_names:
             raise ValueError(f"`{role}` {column!r} is not a column of {name_or_path!r}: {dataset.column_names}")

@@ -86,16 +86,59 @@ def save_as_hub_layout(dataset: datasets.DatasetDict, out_dir: str | Path, card:
     return out_dir
 
 
-def dataset_card(kind: str, resolution: int, seed: int, num_rows: dict[str, int]) -> str:
-    """The dataset card rendered from hub_cards/dataset_card.md."""
+def push_dataset_folder(folder: str | Path, repo_id: str, token: str | None = None) -> str:
+    """Pushes a `save_as_hub_layout` folder (data/*.parquet + README.md) to the dataset repo `repo_id` in one
+    commit, replacing its data files; the card is validated first. Returns the repo's full id."""
+    from huggingface_hub import DatasetCard, HfApi
+
+    folder = Path(folder)
+    DatasetCard((folder / "README.md").read_text()).validate()
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, repo_type="dataset", exist_ok=True).repo_id
+    files = ["data/*.parquet", "README.md"]
+    api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=folder, allow_patterns=files,
+                      delete_patterns=["data/*"], commit_message="Synthetic scenes by mogent_hf.data")  # fmt: skip
+    return repo_id
+
+
+def _size_category(num_rows: int) -> str:
+    """The Hub's `size_categories` value for a dataset of `num_rows` rows."""
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if num_rows < limit:
+            return name
+    return "1M<n<10M"
+
+
+def dataset_card(dataset: datasets.DatasetDict, kind: str, resolution: int, seed: int, **render_kwargs) -> str:
+    """The card of a `make_synthetic_dataset(kind, ..., resolution, seed, **render_kwargs)` result, rendered from
+    hub_cards/dataset_card.md: features, splits and sizes (`dataset_info`), the parquet files per split (`configs`),
+    and the renderer's seed and parameters, so that the data can be made again."""
     from huggingface_hub import DatasetCard, DatasetCardData
 
     template = Path(__file__).resolve().parents[3] / "hub_cards" / "dataset_card.md"
     if not template.exists():
         raise FileNotFoundError(f"dataset card template not found at {template}")
-    data = DatasetCardData(license="mit", task_categories=["image-segmentation"], tags=["object-centric", kind])
+    num_rows = {split: part.num_rows for split, part in dataset.items()}
+    features = next(iter(dataset.values())).features
+    renderer = {"kind": kind, "resolution": resolution, "seed": seed, "test_split": (
+        f"seed {seed + TEST_SEED_OFFSET}" if kind == "clevr" else f"indices from {num_rows.get('train', 0)}"),
+        "parameters": dict(render_kwargs)}  # fmt: skip
+    data = DatasetCardData(
+        license="mit",
+        task_categories=["image-segmentation"],
+        tags=["object-centric", "synthetic", kind, "mogent_hf"],
+        size_categories=[_size_category(sum(num_rows.values()))],
+        configs=[{"config_name": "default",
+                  "data_files": [{"split": split, "path": f"data/{split}-*"} for split in num_rows]}],
+        dataset_info={"features": features._to_yaml_list(),
+                      "splits": [{"name": split, "num_examples": part.num_rows, "num_bytes": part.data.nbytes}
+                                 for split, part in dataset.items()],
+                      "dataset_size": sum(part.data.nbytes for part in dataset.values())},
+        mogent_hf_renderer=renderer,
+    )  # fmt: skip
+    columns = {name: str(feature) for name, feature in features.items()}
     return str(DatasetCard.from_template(data, template_path=str(template), kind=kind, resolution=resolution,
-                                         seed=seed, num_rows=num_rows))  # fmt: skip
+                                         seed=seed, num_rows=num_rows, columns=columns, renderer=renderer))  # fmt: skip
 
 
 class SyntheticScenes(torch.utils.data.Dataset):
