@@ -79,7 +79,10 @@ def test_readme_evaluation_commands_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "checkpoints").symlink_to(ROOT / "checkpoints", target_is_directory=True)
     commands = readme_commands("evaluate.py")
-    assert len(commands) == 2
+    local = [argv for argv in commands if argv[argv.index("--pipelines") + 1].startswith("checkpoints/")]
+    assert len(local) == 2
     for argv in commands:
+        evaluate_script.parse_args(argv)  # the Hub example parses; the shipped checkpoints' commands run
+    for argv in local:
         results = evaluate_script.main([*argv, "--num_images", "8"])
         assert 0 <= next(iter(results.values()))["fg_ari"] <= 1
