@@ -8,7 +8,7 @@ status line with the time it took); `build_demo` wires them to four tabs. The pa
 
 from __future__ import annotations
 
-import functools
+import inspect
 import os
 import time
 
@@ -111,21 +111,29 @@ class SceneActions:
 
 
 def in_page(action, num_images: int = 1):
-    """Runs `action`, returns its outputs and a status line with its time; bad input (or a missing one among the
-    first `num_images` arguments) becomes a message in the page (`gr.Error`), not a stack trace."""
+    """`action` as a Gradio event: its outputs plus a status line with its time; progress from the pipeline's tqdm
+    bar (MaskGIT steps) in the page; bad input (or a missing one among the first `num_images` arguments) becomes
+    a message in the page (`gr.Error`), not a stack trace."""
 
-    @functools.wraps(action)
-    def run(*args, progress=gr.Progress(track_tqdm=True)):  # noqa: B008  (gradio reads the default)
-        if any(arg is None for arg in args[:num_images]):
+    def run(*args):
+        inputs = args[:-1]  # the last argument is the Progress tracker that Gradio inserts (see __signature__)
+        if any(arg is None for arg in inputs[:num_images]):
             raise gr.Error("No image yet: upload one or draw a random scene.")
         start = time.perf_counter()
         try:
-            outputs = action(*args)
+            outputs = action(*inputs)
         except (ValueError, TypeError, OSError) as error:
             raise gr.Error(str(error).splitlines()[0]) from None
         status = f"{action.__name__}: {time.perf_counter() - start:.2f} s"
         return (*outputs, status) if isinstance(outputs, tuple) else (outputs, status)
 
+    progress = inspect.Parameter(
+        "progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress(track_tqdm=True)
+    )
+    run.__signature__ = inspect.signature(action).replace(
+        parameters=[*inspect.signature(action).parameters.values(), progress]
+    )
+    run.__name__ = action.__name__
     return run
 
 

@@ -4,6 +4,7 @@ input is a message, not a stack trace."""
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,16 @@ def test_an_edit_changes_only_the_edited_region(client):
     assert 0 < region.sum() < region.numel() and (~near).sum() > 0
     assert change[~near].max() <= 2, change[~near].max()  # GroupNorm's image-wide statistics: ≤ 2/255 elsewhere
     assert change[near].max() >= 20  # the object is redrawn
+
+
+def test_decoding_shows_its_maskgit_steps_as_progress(client):
+    job = client.submit(upload(SCENES[0]), 0.5, 12, 0, api_name="/reconstruct")
+    seen = set()
+    while not job.done():
+        seen |= {(unit.index, unit.length) for unit in job.status().progress_data or []}
+        time.sleep(0.01)
+    assert job.result()[2].startswith("reconstruct: ")
+    assert seen and {length for _, length in seen} == {12}  # the page shows "step i / 12"
 
 
 @pytest.mark.parametrize(
