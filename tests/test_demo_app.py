@@ -61,7 +61,8 @@ def test_every_tab_answers_at_the_model_resolution(client):
     assert pixels(removed).shape == (SIZE, SIZE, 3) and nothing is None
 
     library_scenes, status = client.predict(3, [upload(SCENES[1])], 0, api_name="/build_library")  # + state
-    assert len(library_scenes) == 4 and status.startswith("build_library: ")
+    assert pixels(library_scenes).shape == (SIZE + 4, 4 * (SIZE + 2) + 2, 3)  # 4 scenes in a row, 2-px gaps
+    assert status.startswith("build_library: ")
     composed, status = client.predict(3, 4, 0, api_name="/compose")  # the library lives in the session's state
     assert [pixels(item["image"]).shape for item in composed] == [(SIZE, SIZE, 3)] * 3
 
