@@ -2,9 +2,9 @@
 `gradio_client`: every tab answers at the model's resolution, an edit changes only the edited region, and bad
 input is a message, not a stack trace."""
 
+import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -93,12 +93,14 @@ def test_an_edit_changes_only_the_edited_region(client):
 
 def test_decoding_shows_its_maskgit_steps_as_progress(client):
     job = client.submit(upload(SCENES[0]), 0.5, 12, 0, api_name="/reconstruct")
-    seen = set()
-    while not job.done():
-        seen |= {(unit.index, unit.length) for unit in job.status().progress_data or []}
-        time.sleep(0.01)
+
+    async def every_update():  # the job's updates, in order, as the page receives them
+        return [update async for update in job]
+
+    updates = asyncio.run(every_update())
     assert job.result()[2].startswith("reconstruct: ")
-    assert seen and {length for _, length in seen} == {12}  # the page shows "step i / 12"
+    steps = {(unit.index, unit.length) for update in updates for unit in getattr(update, "progress_data", None) or []}
+    assert steps and {length for _, length in steps} == {12}  # the page shows "step i / 12"
 
 
 @pytest.mark.parametrize(
