@@ -8,7 +8,7 @@ status line with the time it took); `build_demo` wires them to four tabs. The pa
 
 from __future__ import annotations
 
-import functools
+import inspect
 import os
 import time
 
@@ -19,7 +19,7 @@ import torch
 from mogent_hf import MOGENTPipeline, load_slot_pipeline
 from mogent_hf.cli import DEFAULT_PIPELINE
 from mogent_hf.data import SyntheticScenes
-from mogent_hf.visualization import overlay_labels, slot_palette
+from mogent_hf.visualization import image_grid, overlay_labels, slot_palette
 
 PIPELINE = os.environ.get("MOGENT_PIPELINE", str(DEFAULT_PIPELINE))
 SCENES = dict(min_objects=3, max_objects=6)  # the scenes the shipped full-scene checkpoint was trained on
@@ -94,14 +94,17 @@ class SceneActions:
 
     def build_library(self, num_scenes: int, files: list[str] | None, seed: int):
         """A concept library from `num_scenes` random scenes (of seed `seed`) and the uploaded image files →
-        (library, the scenes (H,W,3) it was built from, as the model sees them)."""
+        (library, one sheet (rows of up to 8 scenes, 2-px white gaps) of the scenes as the model sees them)."""
         rng = np.random.default_rng(int(seed))
         images = [self.scenes[int(index)]["image"] for index in rng.integers(NUM_SCENES, size=int(num_scenes))]
         images += list(files or [])
         if not images:
             raise ValueError("the library needs at least one scene: draw some or upload images")
-        seen = to_uint8(self.pipe.image_processor(images, return_tensors="pt").pixel_values)
-        return self.pipe.build_concept_library(images, seed=int(seed)), seen
+        seen = list(self.pipe.image_processor(images, return_tensors="pt").pixel_values)
+        columns = min(len(seen), 8)
+        seen += [torch.ones_like(seen[0])] * (-len(seen) % columns)  # white cells fill the last row
+        sheet = image_grid([torch.stack(seen[column::columns]) for column in range(columns)])
+        return self.pipe.build_concept_library(images, seed=int(seed)), np.asarray(sheet)
 
     def sample(self, library, num_images: int, steps: int, seed: int) -> list[np.ndarray]:
         """`num_images` new scenes (H,W,3), each from one slot of K distinct concepts of `library`."""
@@ -111,21 +114,29 @@ class SceneActions:
 
 
 def in_page(action, num_images: int = 1):
-    """Runs `action`, returns its outputs and a status line with its time; bad input (or a missing one among the
-    first `num_images` arguments) becomes a message in the page (`gr.Error`), not a stack trace."""
+    """`action` as a Gradio event: its outputs plus a status line with its time; progress from the pipeline's tqdm
+    bar (MaskGIT steps) in the page; bad input (or a missing one among the first `num_images` arguments) becomes
+    a message in the page (`gr.Error`), not a stack trace."""
 
-    @functools.wraps(action)
-    def run(*args, progress=gr.Progress(track_tqdm=True)):  # noqa: B008  (gradio reads the default)
-        if any(arg is None for arg in args[:num_images]):
+    def run(*args):
+        inputs = args[:-1]  # the last argument is the Progress tracker that Gradio inserts (see __signature__)
+        if any(arg is None for arg in inputs[:num_images]):
             raise gr.Error("No image yet: upload one or draw a random scene.")
         start = time.perf_counter()
         try:
-            outputs = action(*args)
+            outputs = action(*inputs)
         except (ValueError, TypeError, OSError) as error:
             raise gr.Error(str(error).splitlines()[0]) from None
         status = f"{action.__name__}: {time.perf_counter() - start:.2f} s"
         return (*outputs, status) if isinstance(outputs, tuple) else (outputs, status)
 
+    progress = inspect.Parameter(
+        "progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress(track_tqdm=True)
+    )
+    run.__signature__ = inspect.signature(action).replace(
+        parameters=[*inspect.signature(action).parameters.values(), progress]
+    )
+    run.__name__ = action.__name__
     return run
 
 
@@ -252,14 +263,7 @@ def build_demo(actions: SceneActions) -> gr.Blocks:
                 uploads = gr.File(label="Your scenes (optional)", file_count="multiple", type="filepath")
                 library_seed = gr.Number(value=0, precision=0, label="Seed")
             library_button = gr.Button("Build concept library", elem_id="library_button")
-            library_scenes = gr.Gallery(
-                label="Library scenes",
-                columns=8,
-                format="png",
-                elem_classes="pixelated",
-                height=300,
-                allow_preview=False,
-            )
+            library_scenes = gr.Image(label="Library scenes", format="png", interactive=False, elem_id="library")
             with gr.Row():
                 num_images = gr.Slider(1, 8, value=4, step=1, label="New scenes")
                 compose_steps, compose_seed = gr.Slider(**steps), gr.Number(value=0, precision=0, label="Seed")
@@ -284,6 +288,9 @@ def build_demo(actions: SceneActions) -> gr.Blocks:
 
 
 def main() -> None:
+    # One intra-op thread: the 64-px model gains nothing from more, and on a shared CPU (a Space, our 2-core box)
+    # two threads made each action ~20× slower (reconstruct 4.45 s vs 0.20 s, measured; docs/your_own_images.md).
+    torch.set_num_threads(1)
     pipe = load_slot_pipeline(PIPELINE)
     pipe.set_progress_bar_config(leave=False)
     build_demo(SceneActions(pipe)).queue().launch(show_error=True, css=CSS)

@@ -2,6 +2,7 @@
 `gradio_client`: every tab answers at the model's resolution, an edit changes only the edited region, and bad
 input is a message, not a stack trace."""
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -60,7 +61,8 @@ def test_every_tab_answers_at_the_model_resolution(client):
     assert pixels(removed).shape == (SIZE, SIZE, 3) and nothing is None
 
     library_scenes, status = client.predict(3, [upload(SCENES[1])], 0, api_name="/build_library")  # + state
-    assert len(library_scenes) == 4 and status.startswith("build_library: ")
+    assert pixels(library_scenes).shape == (SIZE + 4, 4 * (SIZE + 2) + 2, 3)  # 4 scenes in a row, 2-px gaps
+    assert status.startswith("build_library: ")
     composed, status = client.predict(3, 4, 0, api_name="/compose")  # the library lives in the session's state
     assert [pixels(item["image"]).shape for item in composed] == [(SIZE, SIZE, 3)] * 3
 
@@ -87,6 +89,18 @@ def test_an_edit_changes_only_the_edited_region(client):
     assert 0 < region.sum() < region.numel() and (~near).sum() > 0
     assert change[~near].max() <= 2, change[~near].max()  # GroupNorm's image-wide statistics: ≤ 2/255 elsewhere
     assert change[near].max() >= 20  # the object is redrawn
+
+
+def test_decoding_shows_its_maskgit_steps_as_progress(client):
+    job = client.submit(upload(SCENES[0]), 0.5, 12, 0, api_name="/reconstruct")
+
+    async def every_update():  # the job's updates, in order, as the page receives them
+        return [update async for update in job]
+
+    updates = asyncio.run(every_update())
+    assert job.result()[2].startswith("reconstruct: ")
+    steps = {(unit.index, unit.length) for update in updates for unit in getattr(update, "progress_data", None) or []}
+    assert steps and {length for _, length in steps} == {12}  # the page shows "step i / 12"
 
 
 @pytest.mark.parametrize(
