@@ -13,7 +13,8 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 def test_readme_python_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples write files; they read the shipped checkpoints as from the repository root
-    (tmp_path / "checkpoints").symlink_to(ROOT / "checkpoints", target_is_directory=True)
+    for name in ("checkpoints", "docs"):
+        (tmp_path / name).symlink_to(ROOT / name, target_is_directory=True)
     readme = (ROOT / "README.md").read_text()
     for code in re.findall(r"```python\n(.*?)```", readme, flags=re.S):
         exec(compile(code, "README.md", "exec"), {})
@@ -86,3 +87,22 @@ def test_readme_evaluation_commands_run(tmp_path, monkeypatch):
     for argv in local:
         results = evaluate_script.main([*argv, "--num_images", "8"])
         assert 0 <= next(iter(results.values()))["fg_ari"] <= 1
+
+
+def test_readme_command_line_examples_run(tmp_path):
+    """The README's `mogent-hf` commands, from a folder that sees the repository's checkpoints and docs."""
+    import shlex
+    import subprocess
+    import sys
+
+    for name in ("checkpoints", "docs"):
+        (tmp_path / name).symlink_to(ROOT / name, target_is_directory=True)
+    readme = (ROOT / "README.md").read_text()
+    commands = [line.split("#")[0] for block in re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)
+                for line in block.splitlines() if line.startswith("mogent-hf ")]  # fmt: skip
+    assert commands
+    for command in commands:
+        words = shlex.split(command)
+        script = Path(sys.executable).parent / "mogent-hf"  # the console script installed with this Python
+        subprocess.run([str(script), *words[1:]], cwd=tmp_path, check=True, capture_output=True)
+    assert sorted(p.name for p in (tmp_path / "runs" / "segmented").iterdir())
