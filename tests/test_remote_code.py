@@ -106,13 +106,15 @@ def test_a_folder_saved_with_code_names_its_files_and_the_installed_package_load
     pipe.save_pretrained(tmp_path / "plain")
     pipe.save_pretrained(tmp_path / "with-code", push_remote_code=True)
     files = sorted(p.relative_to(tmp_path / "with-code").as_posix() for p in (tmp_path / "with-code").rglob("*.py"))
-    assert files == ["configuration_mogent.py", "model/configuration_mogent.py", "model/modeling_mogent.py",
-                     "modeling_mogent.py", "pipeline_mogent.py", "scheduler/scheduling_maskgit.py"]  # fmt: skip
+    assert files == ["configuration_mogent.py", "image_processor/image_processing_mogent.py",
+                     "model/configuration_mogent.py", "model/modeling_mogent.py", "modeling_mogent.py",
+                     "pipeline_mogent.py", "scheduler/scheduling_maskgit.py"]  # fmt: skip
     assert not list((tmp_path / "plain").rglob("*.py"))
     index = json.loads((tmp_path / "with-code" / "model_index.json").read_text())
     assert index["_class_name"] == ["pipeline_mogent", "MOGENTPipeline"]
     assert index["model"] == ["modeling_mogent", "MOGENTModel"]
     assert index["scheduler"] == ["scheduling_maskgit", "MaskGITScheduler"]
+    assert index["image_processor"] == ["image_processing_mogent", "MOGENTImageProcessor"]
     config = json.loads((tmp_path / "with-code" / "model" / "config.json").read_text())
     assert config["auto_map"] == {"AutoConfig": "configuration_mogent.MOGENTConfig",
                                   "AutoModel": "modeling_mogent.MOGENTModel"}  # fmt: skip

@@ -170,3 +170,10 @@ def test_the_schedules_a_run_follows_tau_sigma_and_both_learning_rates(tmp_path)
         [config["learning_rate"] * w * c for w, c in zip(warm, cool)]
     )
     assert [line["dvae_lr"] for line in lines] == pytest.approx([config["dvae_learning_rate"] * c for c in cool])
+
+
+def test_the_quickstart_ends_with_its_metrics_next_to_the_measured_ones():
+    lines = train.expectation_lines({"fg_ari": 0.25, "mbo": 0.125}, {"fg_ari": 0.5, "mbo": 0.45}).splitlines()
+    assert lines[1].split() == ["fg_ari", "0.250", "|", "0.500"]
+    assert lines[2].split() == ["mbo", "0.125", "|", "0.450"]
+    assert set(train.QUICKSTART["expected"]) == {"fg_ari", "mbo", "codes_in_use"}
