@@ -18,20 +18,9 @@ from mogent_hf.command_line import run_command
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT / "training"))
 import train  # noqa: E402
+from test_training import TINY, fresh_accelerate_state  # noqa: E402, F401  (the same tiny run and state reset)
 
-TINY = ["--preset", "tiny", "--synthetic", "clevr", "--num_train_scenes", "64", "--num_validation_scenes", "8",
-        "--train_batch_size", "4", "--lr_warmup_steps", "3", "--annealing_steps", "5", "--num_grid_images", "2",
-        "--seed", "3"]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    from accelerate.state import AcceleratorState, GradientState, PartialState
-
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    PartialState._reset_state()
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
 
 
 def command_error(main, argv, capsys) -> str:
