@@ -73,6 +73,7 @@ PRESETS = ("3dshapes", "clevr", "small", "tiny")
 CONFIG_FLAGS = {
     "vocab_size": int,
     "dvae_hidden_size": int,
+    "dvae_patch_size": int,
     "num_slots": int,
     "num_slot_iterations": int,
     "slot_size": int,
