@@ -4,6 +4,7 @@ after the DVAE-only phase), each candidate in a fresh process (its own peak RSS,
 
     OMP_NUM_THREADS=1 python docs/measure_step_time.py                      # every candidate, 5 + 20 steps each
     OMP_NUM_THREADS=1 python docs/measure_step_time.py --candidates small medium --steps 30
+    OMP_NUM_THREADS=1 python docs/measure_step_time.py --set num_slot_iterations=3 mixture_loss_weight=1.0  # stage 1
 
 The scenes are rendered once before the clock starts (rendering a batch is timed apart: train.py renders on the
 fly, so it adds that time to every step). A candidate is the `small` preset with overrides (below).
@@ -36,10 +37,22 @@ CANDIDATES = {
 }
 
 
-def measure(name: str, warmup: int, steps: int, batch_size: int) -> dict:
+def parse_overrides(pairs: list[str]) -> dict:
+    """["key=value", ...] → {key: value}, values read as JSON where they parse (numbers, true/false), else strings."""
+    overrides = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
+def measure(name: str, warmup: int, steps: int, batch_size: int, overrides: dict) -> dict:
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    config = MOGENTConfig.from_preset("small", **CANDIDATES[name])
+    config = MOGENTConfig.from_preset("small", **{**CANDIDATES[name], **overrides})
     model = MOGENTModel(config).train()
     dvae = [p for n, p in model.named_parameters() if n.startswith("dvae.")]
     other = [p for n, p in model.named_parameters() if not n.startswith("dvae.")]
@@ -62,7 +75,7 @@ def measure(name: str, warmup: int, steps: int, batch_size: int) -> dict:
     saved = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("mixture_decoder."))
     return {
         "candidate": name,
-        "overrides": CANDIDATES[name],
+        "overrides": {**CANDIDATES[name], **overrides},
         "parameters": sum(p.numel() for p in model.parameters()),
         "parameters_without_mixture_decoder": saved,
         "tokens": config.num_tokens,
@@ -80,18 +93,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--set", nargs="*", default=[], help="config overrides for every candidate, key=value")
     parser.add_argument("--output", default=None, help="also write the rows as JSON here")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # a child process measures one candidate
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.warmup, args.steps, args.batch_size)))
+        print(json.dumps(measure(args.one, args.warmup, args.steps, args.batch_size, parse_overrides(args.set))))
         return
     rows = []
     print("| candidate | parameters | tokens | s / step (median, min) | render s / batch | peak RSS MB |")
     print("|---|---|---|---|---|---|", flush=True)
     for name in args.candidates:
         command = [sys.executable, __file__, "--one", name, "--warmup", str(args.warmup), "--steps", str(args.steps),
-                   "--batch_size", str(args.batch_size)]  # fmt: skip
+                   "--batch_size", str(args.batch_size), "--set", *args.set]  # fmt: skip
         row = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
         rows.append(row)
         print(f"| {name} | {row['parameters']:,} | {row['tokens']} | {row['step_seconds_median']:.3f}, "
