@@ -33,6 +33,7 @@ FIGURES = {
     "learning_curves_mixture_curriculum_seed1.png": ("M-seed1", "R1-", "RN1-", "U1-", "U1N-"),  # the same, seed 1
     "learning_curves_curriculum_slate.png": ("M-seed1", "MS-"),  # the curriculum, seed 1: MOGENT vs SLATE
     "learning_curves_curriculum_slate_seed0.png": ("H-", "I-", "MS0-"),  # the curriculum, seed 0: MOGENT vs SLATE
+    "learning_curves_medium_stage1.png": ("H-", "U-", "V-"),  # stage 1, seed 0: small (H, U) and medium (V) models
 }
 # A run that starts from a trained model is drawn from the step that model had reached (its stages' steps in all).
 STARTS = {

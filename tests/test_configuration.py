@@ -48,6 +48,9 @@ def test_config_round_trips_through_json(tmp_path):
     "kwargs, field",
     [
         (dict(image_size=62), "image_size"),
+        (dict(dvae_patch_size=3), "dvae_patch_size"),
+        (dict(image_size=34, dvae_patch_size=4), "image_size"),
+        (dict(slot_input="cnn", dvae_patch_size=2), "dvae_patch_size"),
         (dict(d_model=30, num_heads=4), "d_model"),
         (dict(position_encoding="sinusoid"), "position_encoding"),
         (dict(slot_init="random"), "slot_init"),

@@ -171,6 +171,57 @@ def test_dvae_decodes_tokens_as_their_one_hot_codes(dtype):
         assert torch.equal(looked_up, dvae.decode_codes(one_hot))  # the weight column is the 1x1 conv of a one-hot
 
 
+def test_default_dvae_is_slates_layout_so_saved_checkpoints_compute_as_before():
+    """`dvae_patch_size` defaults to 4: SLATE's 4×4 stride-4 patch conv and two PixelShuffle stages, written out here
+    as the DVAE was before the field existed; the same state dict loads into both and gives the same codes and
+    images. The shipped checkpoints (saved without the field) load with it, every key in place."""
+    from pathlib import Path
+
+    from torch import nn
+
+    from mogent_hf.modules.dvae import DVAE, ConvBlock, _upsample_stage
+
+    torch.manual_seed(0)
+    dvae = DVAE(vocab_size=40, hidden_size=16).eval()
+    encoder = nn.Sequential(
+        ConvBlock(3, 16, 4, stride=4), *[ConvBlock(16, 16, 1) for _ in range(6)], nn.Conv2d(16, 40, 1)
+    )
+    decoder = nn.Sequential(ConvBlock(40, 16, 1), *_upsample_stage(16), *_upsample_stage(16), nn.Conv2d(16, 3, 1))
+    reference = nn.ModuleDict({"encoder": encoder, "decoder": decoder}).eval()
+    reference.load_state_dict(dvae.state_dict(), strict=True)
+    image = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        log_probs = dvae.code_log_probs(image)
+        assert log_probs.shape == (2, 40, 8, 8)
+        torch.testing.assert_close(log_probs, reference.encoder(image).log_softmax(dim=1), rtol=0, atol=0)
+        codes = log_probs.exp()
+        torch.testing.assert_close(dvae.decode_codes(codes), reference.decoder(codes), rtol=0, atol=0)
+
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "mogent-small-full" / "model"
+    model, info = MOGENTModel.from_pretrained(shipped, output_loading_info=True)
+    assert model.config.dvae_patch_size == 4 and model.config.tokens_per_side == 16
+    assert not any(info[key] for key in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+
+
+@pytest.mark.parametrize("config_cls, model_cls", MODELS)
+def test_dvae_patch_size_2_gives_a_token_grid_twice_as_fine(config_cls, model_cls, images):
+    """32 px images with 2-pixel patches: a 16 × 16 token grid (the default gives 8 × 8), slot masks and DVAE and
+    decoded images at the image size, and a finite loss that reaches every part."""
+    model = tiny(model_cls, config_cls, dvae_patch_size=2)
+    assert model.config.tokens_per_side == 16 and model.config.num_tokens == 256
+    assert model.position_embedding.shape[1] == 256 + model.encoder_position_offset
+    output = model(images, tau=0.5, sigma=0.5)
+    assert output.tokens.shape == (2, 256) and output.reconstruction.shape == images.shape
+    assert torch.isfinite(output.loss)
+    output.loss.backward()
+    assert model.dvae.encoder[0][0].weight.shape[-2:] == (2, 2) and model.dvae.encoder[0][0].weight.grad is not None
+    assert model.slot_projection.weight.grad is not None
+    with torch.no_grad():
+        encoded = model.encode(images, generator=torch.Generator().manual_seed(0))
+        assert encoded.slot_masks.shape == (2, model.config.num_slots, 32, 32)
+        assert model.decode_tokens(encoded.tokens).shape == images.shape
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_dvae_relaxed_codes_are_a_gumbel_softmax_sample(dtype):
     """Soft one-hots in the input's dtype whose argmax is distributed as softmax(log_probs) (the Gumbel-max trick,

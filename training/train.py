@@ -92,6 +92,7 @@ QUICKSTART = {
 CONFIG_FLAGS = {
     "vocab_size": int,
     "dvae_hidden_size": int,
+    "dvae_patch_size": int,
     "num_slots": int,
     "num_slot_iterations": int,
     "slot_size": int,

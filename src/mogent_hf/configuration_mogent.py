@@ -128,10 +128,12 @@ class SlotTransformerConfig(PretrainedConfig):
     r"""Fields shared by [`MOGENTConfig`] and [`SLATEConfig`].
 
     Args:
-        image_size (`int`): side of the square input images; divisible by 4 (the DVAE patch size).
+        image_size (`int`): side of the square input images; divisible by `dvae_patch_size`.
         num_channels (`int`): image channels.
         vocab_size (`int`): DVAE codebook size V.
         dvae_hidden_size (`int`): channels of the DVAE conv stacks (64 in SLATE).
+        dvae_patch_size (`int`): pixels per DVAE token along each side: 4 (SLATE, the paper, and every checkpoint saved
+            before this field: a 16 × 16 token grid at 64 px) or 2 (a 32 × 32 grid at 64 px, finer slot masks).
         num_slots (`int`): K. num_slot_iterations (`int`): Slot Attention iterations.
         slot_size (`int`): slot dimension. slot_mlp_size (`int`): hidden width of Slot Attention's MLP.
         slot_init (`str`): "gaussian" (SLATE: slots drawn from a learned Gaussian every call) or
@@ -172,6 +174,7 @@ class SlotTransformerConfig(PretrainedConfig):
     num_channels: int = 3
     vocab_size: int = 1024
     dvae_hidden_size: int = 64
+    dvae_patch_size: int = 4
     num_slots: int = 3
     num_slot_iterations: int = 3
     slot_size: int = 192
@@ -217,8 +220,12 @@ class SlotTransformerConfig(PretrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-        if self.image_size % 4:
-            raise ValueError(f"`image_size` must be divisible by 4 (the DVAE patch size), got {self.image_size}")
+        if self.dvae_patch_size not in (2, 4):
+            raise ValueError(f"`dvae_patch_size` must be 2 or 4, got {self.dvae_patch_size!r}")
+        if self.image_size % self.dvae_patch_size:
+            raise ValueError(
+                f"`image_size` must be divisible by `dvae_patch_size` ({self.dvae_patch_size}), got {self.image_size}"
+            )
         if self.d_model % self.num_heads:
             raise ValueError(f"`d_model` ({self.d_model}) must be divisible by `num_heads` ({self.num_heads})")
         if self.position_encoding not in POSITION_ENCODINGS:
@@ -232,6 +239,10 @@ class SlotTransformerConfig(PretrainedConfig):
             raise ValueError(f"`slot_init` must be one of {SLOT_INITS}, got {self.slot_init!r}")
         if self.slot_input not in SLOT_INPUTS:
             raise ValueError(f"`slot_input` must be one of {SLOT_INPUTS}, got {self.slot_input!r}")
+        if self.slot_input == "cnn" and self.dvae_patch_size != 4:
+            raise ValueError(
+                f"`slot_input`='cnn' reads a 4-pixel grid: needs `dvae_patch_size` 4, got {self.dvae_patch_size}"
+            )
         if self.query_noise not in QUERY_NOISES:
             raise ValueError(f"`query_noise` must be one of {QUERY_NOISES}, got {self.query_noise!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -258,8 +269,8 @@ class SlotTransformerConfig(PretrainedConfig):
 
     @property
     def tokens_per_side(self) -> int:
-        """Side of the token grid: image_size / 4."""
-        return self.image_size // 4
+        """Side of the token grid: image_size / dvae_patch_size."""
+        return self.image_size // self.dvae_patch_size
 
     @property
     def num_tokens(self) -> int:

@@ -136,7 +136,7 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
     def __init__(self, config: SlotTransformerConfig):
         super().__init__(config)
         d_model, num_tokens = config.d_model, config.num_tokens
-        self.dvae = DVAE(config.vocab_size, config.num_channels, config.dvae_hidden_size)
+        self.dvae = DVAE(config.vocab_size, config.num_channels, config.dvae_hidden_size, config.dvae_patch_size)
         # V codes + one special token ([MASK] for MOGENT, [BOS] for SLATE).
         self.token_embedding = nn.Embedding(config.vocab_size + 1, d_model)
         self.position_embedding = nn.Parameter(torch.zeros(1, num_tokens + self.encoder_position_offset, d_model))
