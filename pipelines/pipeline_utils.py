@@ -100,6 +100,11 @@ class SlotPipelineMixin:
     def prepare_images(self, images: ImageInput, name: str = "images") -> torch.Tensor:
         """Paths, PIL images, arrays or tensors of any size, or a list of these (see [`MOGENTImageProcessor`]) →
         float tensor (B,3,H,W) in [0,1] at the model's size, on the model's device and dtype."""
+        batch = len(images) if isinstance(images, list | tuple) else None
+        if isinstance(images, np.ndarray | torch.Tensor) and images.ndim == 4:
+            batch = images.shape[0]
+        if batch == 0:
+            raise ValueError(f"`{name}` is empty: give at least one image")
         pixel_values = self.image_processor(images, return_tensors="pt", input_name=name).pixel_values
         check_pixel_values(pixel_values, self.model.config, name)
         return pixel_values.to(self._execution_device, self.model.dtype)

@@ -103,7 +103,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_resumed_run_ends_with_the_uninterrupt
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())},  # as the runs in this process below
     )
     deadline = time.monotonic() + 120
     while not (interrupted / "logs.jsonl").exists() or len(logged_steps(interrupted)) < 3:
