@@ -167,6 +167,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, kind in RECIPE_FLAGS.items():
         train.add_argument(f"--{name}", type=kind, default=None)
     train.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    train.add_argument("--gradient_checkpointing", action="store_true", help="Whether or not to use gradient "
+                       "checkpointing to save memory at the expense of a slower backward pass (each decoder block "
+                       "is recomputed; docs/benchmarks_gradient_checkpointing.md)")  # fmt: skip
     train.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_train_epochs")
     train.add_argument("--num_train_epochs", type=int, default=None)
     train.add_argument("--lr_warmup_steps", default="5%", help="steps, a fraction of the run, or 'preset'")
@@ -484,6 +487,8 @@ def main(argv: list[str] | None = None):
         model = model_cls(config)
     else:
         model = model_cls.from_pretrained(**pretrained_location(args.pretrained_model_name_or_path), config=config)
+    if args.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
     dvae_parameters = [p for n, p in model.named_parameters() if n.startswith("dvae.")]
     other_parameters = [p for n, p in model.named_parameters() if not n.startswith("dvae.")]
     optimizer = torch.optim.Adam(
