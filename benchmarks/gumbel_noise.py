@@ -24,8 +24,9 @@ from mogent_hf.modules import gumbel_noise
 from mogent_hf.modules.dvae import DVAE
 
 
-def exponential_noise_codes(dvae: DVAE, log_probs: torch.Tensor, tau: float) -> torch.Tensor:
-    """`DVAE.relaxed_codes` as it was: `F.gumbel_softmax`, whose noise comes from `exponential_`."""
+def exponential_noise_codes(dvae: DVAE, log_probs: torch.Tensor, tau: float, generator=None) -> torch.Tensor:
+    """`DVAE.relaxed_codes` as it was: `F.gumbel_softmax`, whose noise comes from `exponential_` (of the global RNG:
+    the training steps timed here pass no generator)."""
     return F.gumbel_softmax(log_probs, tau=tau, hard=False, dim=1)
 
 

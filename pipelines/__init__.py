@@ -1,7 +1,15 @@
-"""Diffusers-style pipelines of mogent_hf (installed as `mogent_hf.pipelines`)."""
+"""Diffusers-style pipelines of mogent_hf (installed as `mogent_hf.pipelines`).
+
+Importing this package (`import mogent_hf` does) registers the pipelines with diffusers, so that diffusers' generic
+loader `DiffusionPipeline.from_pretrained(directory)` loads a saved MOGENT or SLATE pipeline, as
+`AutoModel.from_pretrained` loads the models once `mogent_hf` has registered them with transformers. (From a Hub id,
+diffusers 0.42's own download step refuses components of other libraries; `MOGENTPipeline.from_pretrained` and
+`load_slot_pipeline` fetch those repositories themselves.)"""
 
 import json
 from pathlib import Path
+
+import diffusers
 
 from mogent_hf.modeling_mogent import MOGENTModel
 from mogent_hf.modeling_slate import SLATEModel
@@ -11,6 +19,21 @@ from .concept_library import ConceptLibrary
 from .pipeline_mogent import MOGENTPipeline
 from .pipeline_slate import SLATEPipeline
 from .pipeline_utils import SlotPipelineOutput
+
+
+def register_with_diffusers() -> None:
+    """Makes diffusers' generic loader find our pipeline classes. `DiffusionPipeline.from_pretrained` reads the
+    pipeline class named by `model_index.json`'s `_class_name` ("MOGENTPipeline") as an attribute of the `diffusers`
+    module (diffusers 0.42 keeps no registry of pipelines from other libraries), and each component's class from its
+    library (`["mogent_hf.modeling_mogent", "MOGENTModel"]`), which must already be imported: diffusers does not
+    import a module because a repository names it. Registering here covers both. An existing attribute of that name
+    that is another class is left alone."""
+    for pipeline_cls in (MOGENTPipeline, SLATEPipeline):
+        if getattr(diffusers, pipeline_cls.__name__, pipeline_cls) is pipeline_cls:
+            setattr(diffusers, pipeline_cls.__name__, pipeline_cls)
+
+
+register_with_diffusers()
 
 
 def pipeline_for_model(model) -> MOGENTPipeline | SLATEPipeline:
@@ -45,4 +68,5 @@ __all__ = [
     "SlotPipelineOutput",
     "load_slot_pipeline",
     "pipeline_for_model",
+    "register_with_diffusers",
 ]

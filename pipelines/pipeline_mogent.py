@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 from diffusers import DiffusionPipeline
+from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 
 from mogent_hf.image_processing_mogent import MOGENTImageProcessor
 from mogent_hf.modeling_mogent import MOGENTModel
@@ -30,7 +31,6 @@ class MOGENTPipeline(SlotPipelineMixin, DiffusionPipeline):
 
     model_cpu_offload_seq = "model"
     _optional_components = ["image_processor"]
-    _callback_tensor_inputs = ["tokens"]
 
     def __init__(
         self, model: MOGENTModel, scheduler: MaskGITScheduler, image_processor: MOGENTImageProcessor | None = None
@@ -52,7 +52,8 @@ class MOGENTPipeline(SlotPipelineMixin, DiffusionPipeline):
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
-        callback_on_step_end: Callable | None = None,
+        num_images_per_prompt: int = 1,
+        callback_on_step_end: Callable | PipelineCallback | MultiPipelineCallbacks | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
     ) -> SlotPipelineOutput | tuple:
         """Decodes images from `images` (reconstruction) or from `slots` (generation from an empty canvas).
@@ -60,16 +61,21 @@ class MOGENTPipeline(SlotPipelineMixin, DiffusionPipeline):
         Args:
             images: PIL image(s), arrays (B,H,W,3) or a tensor (B,3,H,W) in [0,1]; encoded into slots and tokens.
             slots (`torch.FloatTensor` (B,K,D)): decode these instead (all tokens start masked).
-            num_inference_steps (`int`): T, MaskGIT steps (20 in the paper).
+            num_inference_steps (`int`): T, MaskGIT steps (20 in the paper), at most the number of tokens L.
             mask_ratio (`float`): with `images`, the fraction of their tokens re-masked (drawn at random) and
                 decoded; the rest are kept. 1.0 decodes everything from the image's slots.
             temperature (`float`): logit temperature of the token sampler (0 = argmax). top_k (`int`, optional).
-            generator: a `torch.Generator` or one per image, for the masked positions and the sampler.
+            generator: a `torch.Generator` or one per output image, for the masked positions and the sampler.
             output_type (`str`): "pil", "np" (B,H,W,3) or "pt" (B,3,H,W), values in [0,1].
-            callback_on_step_end: `fn(pipe, step, timestep, {"tokens": ...})` → dict; may replace "tokens".
+            return_dict (`bool`): a `SlotPipelineOutput`, or its `to_tuple()` (images, tokens, slots[, slot_masks]).
+            num_images_per_prompt (`int`): decodings of each input image or slot set (B·n images out).
+            callback_on_step_end: `fn(pipe, step_index, timestep, {"tokens": ...})` → dict, after every step; may
+                replace "tokens" or set `pipe._interrupt = True`. callback_on_step_end_tensor_inputs: the names it
+                gets, among `_callback_tensor_inputs` (default: all).
         """
-        self.check_steps(num_inference_steps)
-        tokens, region, slots, slot_masks = self.prepare_decoding(images, slots, mask_ratio, generator)
+        tokens, region, slots, slot_masks = self.prepare_decoding(
+            images, slots, mask_ratio, generator, num_images_per_prompt
+        )
         tokens = self._inpaint(
             tokens,
             region,
@@ -79,7 +85,7 @@ class MOGENTPipeline(SlotPipelineMixin, DiffusionPipeline):
             top_k,
             generator,
             callback_on_step_end,
-            callback_on_step_end_tensor_inputs or ["tokens"],
+            callback_on_step_end_tensor_inputs,
         )
         return self.finish(tokens, slots, slot_masks, output_type, return_dict)
 
@@ -97,16 +103,18 @@ class MOGENTPipeline(SlotPipelineMixin, DiffusionPipeline):
         top_k: int | None = None,
         generator=None,
         callback_on_step_end: Callable | None = None,
-        callback_on_step_end_tensor_inputs: tuple[str, ...] = ("tokens",),
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
     ) -> torch.Tensor:
         """MaskGIT loop: tokens (B,L) with `region` (B,L) bool re-masked → fully decoded tokens (B,L)."""
         self.check_steps(num_inference_steps)
+        tensor_inputs = self.check_callback(callback_on_step_end, callback_on_step_end_tensor_inputs)
         mask_id = self.model.config.mask_token_id
         tokens = tokens.masked_fill(region.to(tokens.device), mask_id)
         num_masked_start = region.sum(1)
         slot_kv = self.model.fold_slot_attention(slots)  # once per image, reused by every step
         self.scheduler.set_timesteps(num_inference_steps, device=tokens.device)
-        for step in self.progress_bar(self.scheduler.timesteps):
+        self._num_timesteps, self._interrupt = num_inference_steps, False
+        for step, timestep in enumerate(self.progress_bar(self.scheduler.timesteps)):
             masked = tokens == mask_id
             counts = masked.sum(1)
             query_positions = None
@@ -114,22 +122,20 @@ class MOGENTPipeline(SlotPipelineMixin, DiffusionPipeline):
                 # Same number masked in every image: run the head on the masked positions only.
                 query_positions = masked.int().argsort(dim=1, descending=True, stable=True)[:, : int(counts[0])]
             logits = self.model.token_logits(tokens, slot_kv=slot_kv, query_positions=query_positions)
-            tokens = self.scheduler.step(
+            tokens, predicted = self.scheduler.step(
                 logits,
-                step,
+                timestep,
                 tokens,
                 num_masked_start=num_masked_start,
                 query_positions=query_positions,
                 temperature=temperature,
                 top_k=top_k,
                 generator=generator,
-            ).prev_sample
-            if callback_on_step_end is not None:
-                local = {"tokens": tokens}
-                outputs = callback_on_step_end(
-                    self, int(step), step, {k: local[k] for k in callback_on_step_end_tensor_inputs}
-                )
-                tokens = outputs.pop("tokens", tokens)
+                return_dict=False,
+            )
+            tokens = self.step_end(callback_on_step_end, tensor_inputs, step, timestep, tokens)
+            if self.interrupt:
+                return torch.where(tokens == mask_id, predicted, tokens)
         return tokens
 
 

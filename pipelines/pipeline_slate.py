@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from diffusers import DiffusionPipeline
+from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 
 from mogent_hf.image_processing_mogent import MOGENTImageProcessor
 from mogent_hf.modeling_slate import SLATEModel
@@ -38,17 +41,30 @@ class SLATEPipeline(SlotPipelineMixin, DiffusionPipeline):
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
+        num_images_per_prompt: int = 1,
+        callback_on_step_end: Callable | PipelineCallback | MultiPipelineCallbacks | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
     ) -> SlotPipelineOutput | tuple:
         """Decodes images from `images` (keeping the first (1 − mask_ratio)·L tokens) or from `slots`.
 
-        `temperature` 0 is SLATE's greedy decoding; see [`MOGENTPipeline.__call__`] for the other arguments.
+        `temperature` 0 is SLATE's greedy decoding; `generator` (one, or one per output image) also draws the
+        Gaussian slot start of `images`. A step is one generated token: `callback_on_step_end` runs after each, with
+        step index i counting up and timestep `num_timesteps` − 1 − i counting down. See
+        [`MOGENTPipeline.__call__`] for the other arguments.
         """
-        encode_generator = None if isinstance(generator, list) else generator
         tokens, region, slots, slot_masks = self.prepare_decoding(
-            images, slots, mask_ratio, generator, encode_generator
+            images, slots, mask_ratio, generator, num_images_per_prompt
         )
         tokens = self._inpaint(
-            tokens, region, slots, temperature=temperature, top_k=top_k, use_cache=use_cache, generator=generator
+            tokens,
+            region,
+            slots,
+            temperature=temperature,
+            top_k=top_k,
+            use_cache=use_cache,
+            generator=generator,
+            callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
         )
         return self.finish(tokens, slots, slot_masks, output_type, return_dict)
 
@@ -67,21 +83,36 @@ class SLATEPipeline(SlotPipelineMixin, DiffusionPipeline):
         top_k: int | None = None,
         use_cache: bool = True,
         generator=None,
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
     ) -> torch.Tensor:
         """Keeps the tokens before the batch's earliest `region` (B,L) position and generates the rest."""
+        tensor_inputs = self.check_callback(callback_on_step_end, callback_on_step_end_tensor_inputs)
         num_tokens = tokens.shape[1]
         first = torch.where(
             region.any(1), region.int().argmax(1), torch.full_like(region[:, 0], num_tokens, dtype=torch.long)
         )
         prefix_length = int(first.min())
-        return self.model.generate_tokens(
+        self._num_timesteps, self._interrupt = num_tokens - prefix_length, False
+
+        def step_callback(index: int, generated: torch.Tensor) -> bool:
+            step = index - prefix_length
+            new = self.step_end(callback_on_step_end, tensor_inputs, step, self._num_timesteps - 1 - step, generated)
+            if new is not generated:
+                generated.copy_(new)
+            return self.interrupt
+
+        generated = self.model.generate_tokens(
             slots,
             use_cache=use_cache,
             temperature=temperature,
             top_k=top_k,
             generator=generator,
             prefix=tokens[:, :prefix_length],
+            step_callback=None if callback_on_step_end is None else step_callback,
         )
+        # After an interrupt, the tokens not generated (still [BOS]) keep their start.
+        return torch.where(generated == self.model.config.bos_token_id, tokens, generated)
 
 
 __all__ = ["SLATEPipeline"]

@@ -1,9 +1,18 @@
 """What MOGENTPipeline and SLATEPipeline share: image input checks, encoding, segmentation, scene composition and
-editing by slot surgery, output post-processing, and loading from a Hub id. The two pipelines differ only in how
-tokens are decoded from slots (`_decode`)."""
+editing by slot surgery, output post-processing, step-end callbacks, and loading from a Hub id. The two pipelines
+differ only in how tokens are decoded from slots (`_inpaint`).
+
+Conventions of diffusers' pipelines, kept here: a `generator` list holds one generator per output image and image b
+draws everything (SLATE's slot start, the re-masked positions, the sampler) from generator b, so it does not depend
+on the rest of the batch; `num_images_per_prompt` decodes each input (an image or a slot set) several times, the
+samples of one input next to each other; `return_dict=False` returns `SlotPipelineOutput.to_tuple()`;
+`callback_on_step_end(pipe, step_index, timestep, {"tokens": ...})` runs after every decoding step and may replace
+the tokens or set `pipe._interrupt = True` to stop (see `interrupt`); `num_timesteps` is the number of steps of the
+last call."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +22,7 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 from diffusers import DiffusionPipeline
+from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import BaseOutput
 
@@ -52,6 +62,7 @@ class SlotPipelineMixin:
     """Methods of both pipelines; the class using it is a `DiffusionPipeline` with a `model` component."""
 
     output_processor = VaeImageProcessor(vae_scale_factor=1, do_normalize=False)  # decoded images → output_type
+    _callback_tensor_inputs = ["tokens"]
     _push_remote_code = False  # push_to_hub sets it while diffusers' push_to_hub calls save_pretrained
 
     @classmethod
@@ -86,6 +97,18 @@ class SlotPipelineMixin:
             return super().push_to_hub(repo_id, *args, **kwargs)
         finally:
             self._push_remote_code = False
+
+    @property
+    def num_timesteps(self) -> int:
+        """Decoding steps of the last call: MaskGIT's T, or the number of tokens SLATE generated."""
+        return self._num_timesteps
+
+    @property
+    def interrupt(self) -> bool:
+        """Set `pipe._interrupt = True` in a callback to stop decoding after that step. MOGENT then fills the tokens
+        still masked with that step's prediction (`pred_original_sample`); SLATE leaves the tokens it has not
+        generated as they started (the input image's, or code 0 on an empty canvas)."""
+        return self._interrupt
 
     @classmethod
     def download(cls, pretrained_model_name, **kwargs) -> str:
@@ -125,8 +148,14 @@ class SlotPipelineMixin:
     def check_generator(self, generator, batch_size: int) -> None:
         if isinstance(generator, list) and len(generator) != batch_size:
             raise ValueError(
-                f"`generator` list must have {batch_size} generators (one per image), got {len(generator)}"
+                f"`generator` list must have {batch_size} generators (one per output image), got {len(generator)}"
             )
+
+    def input_generator(self, generator, num_inputs: int, num_images_per_prompt: int):
+        """Checks `generator` for num_inputs·num_images_per_prompt output images → the generator of what is drawn
+        once per input (SLATE's slot start, a composed scene's slots): a list keeps the first of each input's."""
+        self.check_generator(generator, num_inputs * num_images_per_prompt)
+        return generator[::num_images_per_prompt] if isinstance(generator, list) else generator
 
     # ---- encoding -------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -156,26 +185,37 @@ class SlotPipelineMixin:
         hits = (labels == slot_index.to(labels.device)[:, None, None]).float()[:, None]
         return F.max_pool2d(hits, kernel_size=4).flatten(1) > 0
 
-    def prepare_decoding(self, images, slots, mask_ratio: float, generator, encode_generator=None):
-        """Checks `__call__`'s inputs → tokens (B,L), region to decode (B,L) bool, slots (B,K,D), slot masks or None.
+    def prepare_decoding(self, images, slots, mask_ratio: float, generator, num_images_per_prompt: int = 1):
+        """Checks `__call__`'s inputs → tokens (N,L), region to decode (N,L) bool, slots (N,K,D), slot masks or None,
+        N = B·`num_images_per_prompt`: each input's slot set, repeated at rows b·n … b·n+n−1, decoded n times.
 
-        From images: their tokens, with the model-specific `reconstruction_region` re-masked; from slots: an empty
-        canvas, all of it to decode."""
+        From images: their tokens (encoded with `generator`; a list holds one generator per output image, and
+        input b is encoded with generator b·n), with the model-specific `reconstruction_region` re-masked; from
+        slots: an empty canvas, all of it to decode."""
         if (images is None) == (slots is None):
             raise ValueError("give exactly one of `images` (reconstruction) or `slots` (generation)")
         if not 0.0 <= mask_ratio <= 1.0:
             raise ValueError(f"`mask_ratio` must be in [0, 1], got {mask_ratio}")
+        repeats = self.check_num_images_per_prompt(num_images_per_prompt)
         if images is not None:
-            encoded = self.encode(images, generator=encode_generator)
-            self.check_generator(generator, encoded.tokens.shape[0])
-            region = self.reconstruction_region(encoded.tokens, mask_ratio, generator)
-            return encoded.tokens, region, encoded.slots, encoded.slot_masks
+            pixel_values = self.prepare_images(images)
+            encode_generator = self.input_generator(generator, pixel_values.shape[0], repeats)
+            encoded = self.model.encode(pixel_values, generator=encode_generator)
+            tokens, slots, slot_masks = (
+                value.repeat_interleave(repeats, dim=0) for value in (encoded.tokens, encoded.slots, encoded.slot_masks)
+            )
+            return tokens, self.reconstruction_region(tokens, mask_ratio, generator), slots, slot_masks
         self.model.check_slots(slots)
-        slots = slots.to(self._execution_device, self.model.dtype)
+        slots = slots.to(self._execution_device, self.model.dtype).repeat_interleave(repeats, dim=0)
         self.check_generator(generator, slots.shape[0])
         num_tokens = self.model.config.num_tokens
         tokens = torch.zeros(slots.shape[0], num_tokens, dtype=torch.long, device=self._execution_device)
         return tokens, torch.ones_like(tokens, dtype=torch.bool), slots, None
+
+    def check_num_images_per_prompt(self, num_images_per_prompt) -> int:
+        if not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
+            raise ValueError(f"`num_images_per_prompt` must be an integer >= 1, got {num_images_per_prompt!r}")
+        return num_images_per_prompt
 
     # ---- outputs --------------------------------------------------------------------------------------------
     def finish(self, tokens, slots, slot_masks, output_type: str, return_dict: bool):
@@ -184,13 +224,43 @@ class SlotPipelineMixin:
         images = self.model.decode_tokens(tokens).float().clamp(0, 1)
         images = self.output_processor.postprocess(images, output_type=output_type)
         self.maybe_free_model_hooks()
-        if not return_dict:
-            return (images,)
-        return SlotPipelineOutput(images=images, tokens=tokens, slots=slots, slot_masks=slot_masks)
+        output = SlotPipelineOutput(images=images, tokens=tokens, slots=slots, slot_masks=slot_masks)
+        return output if return_dict else output.to_tuple()
 
     def check_steps(self, num_inference_steps) -> None:
+        """T must be an integer ≥ 1; T > L (more steps than tokens) warns: some steps then unmask nothing. diffusers
+        refuses more steps than a scheduler has timesteps (DDIM), steps that cannot exist; these can run and only
+        cost time (as the paper's fixed T = 20 does at 16 px, L = 16, in the Figure 2 benchmark)."""
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"`num_inference_steps` must be an integer >= 1, got {num_inference_steps!r}")
+        num_tokens = self.model.config.num_tokens
+        if num_inference_steps > num_tokens:
+            warnings.warn(
+                f"`num_inference_steps` ({num_inference_steps}) is above the number of tokens ({num_tokens}): "
+                f"at most {num_tokens} steps unmask anything, the others run the decoder for nothing",
+                stacklevel=2,
+            )
+
+    def check_callback(self, callback_on_step_end, tensor_inputs: list[str] | None) -> list[str]:
+        """The tensor names the callback asks for (a `PipelineCallback` names its own), checked against
+        `_callback_tensor_inputs`; default: all of them."""
+        if isinstance(callback_on_step_end, PipelineCallback | MultiPipelineCallbacks):
+            tensor_inputs = callback_on_step_end.tensor_inputs
+        tensor_inputs = list(self._callback_tensor_inputs if tensor_inputs is None else tensor_inputs)
+        unknown = [name for name in tensor_inputs if name not in self._callback_tensor_inputs]
+        if unknown:
+            raise ValueError(
+                f"`callback_on_step_end_tensor_inputs` must be among {self._callback_tensor_inputs}, got {unknown}"
+            )
+        return tensor_inputs
+
+    def step_end(self, callback_on_step_end, tensor_inputs: list[str], step: int, timestep, tokens: torch.Tensor):
+        """Runs the callback after a decoding step with the asked tensors → the tokens it returns, or `tokens`."""
+        if callback_on_step_end is None:
+            return tokens
+        local = {"tokens": tokens}
+        outputs = callback_on_step_end(self, step, timestep, {name: local[name] for name in tensor_inputs})
+        return outputs.pop("tokens", tokens)
 
     # ---- composition ----------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -218,32 +288,41 @@ class SlotPipelineMixin:
             slots.append(self.encode(batch, generator=generator).slots.float().cpu().flatten(0, 1))
         if not slots:
             raise ValueError("`images_or_dataset` is empty: no slots to cluster")
-        return ConceptLibrary.fit(torch.cat(slots), num_concepts or self.model.config.num_slots, seed=seed)
+        num_concepts = self.model.config.num_slots if num_concepts is None else num_concepts
+        return ConceptLibrary.fit(torch.cat(slots), num_concepts, seed=seed)
 
     @torch.no_grad()
     def compose(
         self,
         num_images: int,
         library: ConceptLibrary | str,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
+        num_images_per_prompt: int = 1,
         **decode_kwargs,
     ):
         """New scenes: each takes K distinct concepts of `library` (a library or its file) and one random slot of
-        each, then decodes from an empty canvas."""
+        each, then decodes from an empty canvas, `num_images_per_prompt` times. With a list of generators (one per
+        output image), scene s picks its slots with the generator of its first decoding."""
+        if not isinstance(num_images, int) or num_images < 1:
+            raise ValueError(f"`num_images` must be an integer >= 1, got {num_images!r}")
         if isinstance(library, str):
             library = ConceptLibrary.load(library)
         if library.slot_size != self.model.config.slot_size:
             raise ValueError(
                 f"`library` holds slots of size {library.slot_size}, the model's are {self.model.config.slot_size}"
             )
-        slots = library.sample(num_images, self.model.config.num_slots, generator=generator)
+        scene_generator = self.input_generator(
+            generator, num_images, self.check_num_images_per_prompt(num_images_per_prompt)
+        )
+        slots = library.sample(num_images, self.model.config.num_slots, generator=scene_generator)
         return self(
             slots=slots.to(self._execution_device, self.model.dtype),
             generator=generator,
             output_type=output_type,
             return_dict=return_dict,
+            num_images_per_prompt=num_images_per_prompt,
             **decode_kwargs,
         )
 

@@ -147,9 +147,10 @@ def test_train_step_times_both_models_per_row_and_can_leave_out_the_dropout_rows
         assert all(row["parameters"] == parameters for row in rows if row["model"] == model_type)
     assert json.loads((tmp_path / "t.json").read_text())["rows"] == rows
 
-    def fake_row(model_type, preset, batch, precision, dropout, device, repeats):
+    def fake_row(model_type, preset, batch, precision, dropout, device, repeats, gradient_checkpointing, **options):
         return {"model": model_type, "preset": preset, "batch": batch, "precision": precision, "dropout": dropout,
-                "median_s": 1.0, "parameters": 1, "peak_memory_mb": 1.0}  # fmt: skip
+                "gradient_checkpointing": gradient_checkpointing, "median_s": 1.0, "parameters": 1,
+                "peak_memory_mb": 1.0}  # fmt: skip
 
     with mock.patch.object(train_step, "time_steps", side_effect=fake_row):
         result = train_step.main(

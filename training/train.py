@@ -202,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, kind in RECIPE_FLAGS.items():
         train.add_argument(f"--{name}", type=kind, default=None, help=f"`{name}`; None: the preset's")
     train.add_argument("--gradient_accumulation_steps", type=int, default=1, help="batches per optimizer step")
+    train.add_argument("--gradient_checkpointing", action="store_true", help="recompute each decoder block in "
+                       "the backward pass: less memory, a slower step (docs/benchmarks.md)")  # fmt: skip
     train.add_argument("--max_train_steps", type=int, default=None, help="optimizer steps; overrides "
                        "--num_train_epochs")  # fmt: skip
     train.add_argument("--num_train_epochs", type=int, default=None, help="epochs; None: the preset's")
@@ -571,6 +573,8 @@ def main(argv: list[str] | None = None):
             model = model_cls(config)
         else:
             model = model_cls.from_pretrained(**pretrained_location(args.pretrained_model_name_or_path), config=config)
+        if args.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
         dvae_parameters = [p for n, p in model.named_parameters() if n.startswith("dvae.")]
         other_parameters = [p for n, p in model.named_parameters() if not n.startswith("dvae.")]
         optimizer = torch.optim.Adam(

@@ -124,6 +124,16 @@ _SLATE_OVERRIDES: dict[str, dict] = {
 }
 
 
+def check_special_token_id(name: str, value: int, vocab_size: int) -> None:
+    """The special token ([MASK] or [BOS]) is the token dictionary's row after the V codes, so its id follows
+    `vocab_size`; setting it (a config file, `Config(bos_token_id=...)`) is accepted only at that value."""
+    if value != vocab_size:
+        raise ValueError(
+            f"`{name}` is the token dictionary's row after the {vocab_size} codes, so it must be `vocab_size` "
+            f"({vocab_size}); got {value!r}. Change `vocab_size` instead."
+        )
+
+
 class SlotTransformerConfig(PretrainedConfig):
     r"""Fields shared by [`MOGENTConfig`] and [`SLATEConfig`].
 
@@ -168,7 +178,16 @@ class SlotTransformerConfig(PretrainedConfig):
             every later block. The same parameters either way; the paper does not say.
         train_batch_size, num_train_epochs, warmup_steps, learning_rate, dvae_learning_rate, max_grad_norm,
         tau_start, tau_end, tau_annealing_steps, sigma_start, sigma_annealing_steps: the training recipe of Table 6.
+
+    transformers' common names read and write the decoder's fields (`attribute_map`): `hidden_size` is `d_model`,
+    `num_attention_heads` is `num_heads`, `num_hidden_layers` is `num_decoder_layers`.
     """
+
+    attribute_map = {
+        "hidden_size": "d_model",
+        "num_attention_heads": "num_heads",
+        "num_hidden_layers": "num_decoder_layers",
+    }
 
     image_size: int = 64
     num_channels: int = 3
@@ -210,8 +229,8 @@ class SlotTransformerConfig(PretrainedConfig):
     sigma_annealing_steps: int = 30000
 
     def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)  # sets the keyword arguments that are not fields (`hidden_size`, ...) too
         self._check_fields()
-        super().__post_init__(**kwargs)
 
     def _check_fields(self) -> None:
         positive = ("image_size", "num_channels", "vocab_size", "dvae_hidden_size", "num_slots", "num_slot_iterations")
@@ -329,8 +348,12 @@ class MOGENTConfig(SlotTransformerConfig):
 
     @property
     def mask_token_id(self) -> int:
-        """Index of [MASK] in the token dictionary (after the V codes)."""
+        """Index of [MASK] in the token dictionary (after the V codes): always `vocab_size`."""
         return self.vocab_size
+
+    @mask_token_id.setter
+    def mask_token_id(self, value: int) -> None:
+        check_special_token_id("mask_token_id", value, self.vocab_size)
 
 
 class SLATEConfig(SlotTransformerConfig):
@@ -360,8 +383,12 @@ class SLATEConfig(SlotTransformerConfig):
 
     @property
     def bos_token_id(self) -> int:
-        """Index of [BOS] in the token dictionary (after the V codes)."""
+        """Index of [BOS] in the token dictionary (after the V codes): always `vocab_size`."""
         return self.vocab_size
+
+    @bos_token_id.setter
+    def bos_token_id(self, value: int) -> None:
+        check_special_token_id("bos_token_id", value, self.vocab_size)
 
 
 __all__ = ["MOGENTConfig", "SLATEConfig", "SlotTransformerConfig"]

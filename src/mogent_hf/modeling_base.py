@@ -4,6 +4,13 @@ transformer decoder → head over the V codes. The two models differ only in how
 
 Initialisation follows the official SLATE code: xavier-uniform linears, kaiming convs, N(0,1) token and
 position embeddings, GRU weights xavier/orthogonal.
+
+Randomness: every draw of `forward` (the DVAE's Gumbel noise, MOGENT's token mask, the slot noise) comes from the
+caller's `generator` when one is given, in training and in eval mode alike, so that one generator gives one result
+(dropout, active in training mode only, draws from torch's global RNG as everywhere in torch). `encode` in eval mode
+is deterministic unless asked for noise (`sigma` > 0): learned queries start as they are, and SLATE's Gaussian start
+is drawn from `generator` when one is given, and is one fixed draw (seed 0, the same for every image) when none is
+(not the mean μ: the K slots share it, and Slot Attention keeps identical starting slots identical).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
+from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_mogent import SlotTransformerConfig
 from .modules import (
@@ -27,6 +35,11 @@ from .modules import (
     SlotMixtureTokenDecoder,
     TransformerDecoder,
 )
+from .modules.transformer import DecoderBlock
+
+# The hidden states `forward(output_hidden_states=True)` returns: the decoder's input embeddings and the output of
+# each decoder block, before the final LayerNorm (num_decoder_layers + 1 tensors (B,L,d), as ViT's).
+capture_hidden_states = capture_outputs(tie_last_hidden_states=False)
 
 
 @dataclass
@@ -60,6 +73,8 @@ class SlotTransformerOutput(ModelOutput):
         logits (`torch.FloatTensor` (B,L,V)): decoder logits.
         token_mask (`torch.BoolTensor` (B,L)): MOGENT only: which tokens were masked.
         tokens, slots, attention, slot_masks: as in [`SlotEncoderOutput`].
+        hidden_states (`tuple(torch.FloatTensor)`, with `output_hidden_states`): the decoder's input embeddings and
+            the output of each of its blocks (before the final LayerNorm), num_decoder_layers + 1 tensors (B,L,d).
     """
 
     loss: torch.FloatTensor | None = None
@@ -73,6 +88,7 @@ class SlotTransformerOutput(ModelOutput):
     slots: torch.FloatTensor | None = None
     attention: torch.FloatTensor | None = None
     slot_masks: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
 def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, token_mask: torch.Tensor | None) -> torch.Tensor:
@@ -86,7 +102,8 @@ def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, token_mask:
 
 
 def check_pixel_values(pixel_values, config: SlotTransformerConfig, name: str = "pixel_values") -> None:
-    """Raises a clear error unless `pixel_values` is a float tensor (B,C,H,W) in [0,1] of the config's size."""
+    """Raises a clear error unless `pixel_values` is a float tensor (B,C,H,W), B ≥ 1, in [0,1] of the config's size.
+    The value range, a data-dependent check, is left out under tracing (`torch.compile`, `torch.export`)."""
     if not isinstance(pixel_values, torch.Tensor):
         raise TypeError(f"`{name}` must be a torch.Tensor (B,C,H,W), got {type(pixel_values).__name__}")
     if not pixel_values.is_floating_point():
@@ -96,7 +113,11 @@ def check_pixel_values(pixel_values, config: SlotTransformerConfig, name: str = 
         raise ValueError(
             f"`{name}` must have shape (B, {', '.join(map(str, expected))}), got {tuple(pixel_values.shape)}"
         )
-    if pixel_values.numel() and (pixel_values.min() < -1e-3 or pixel_values.max() > 1 + 1e-3):
+    if pixel_values.shape[0] == 0:
+        raise ValueError(f"`{name}` is an empty batch: give at least one image")
+    if torch.compiler.is_compiling():
+        return
+    if pixel_values.min() < -1e-3 or pixel_values.max() > 1 + 1e-3:
         low, high = pixel_values.min().item(), pixel_values.max().item()
         raise ValueError(f"`{name}` must lie in [0, 1], got values in [{low:.3f}, {high:.3f}]")
 
@@ -110,6 +131,9 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
     input_modalities = "image"
     _supports_sdpa = True
     _no_split_modules = ["DecoderBlock"]
+    supports_gradient_checkpointing = True  # per decoder block (`DecoderBlock` is a GradientCheckpointingLayer)
+    _can_record_outputs = {"hidden_states": DecoderBlock}
+    _input_embed_layer = "token_embedding"  # the token dictionary; the default name collides with `embed_tokens`
     causal_decoder: bool = False
     # Positions of the slot encoder's tokens within `position_embedding` (SLATE keeps index 0 for [BOS]).
     encoder_position_offset: int = 0
@@ -157,6 +181,8 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         if config.slot_input == "cnn":
             self.feature_encoder = ConvFeatureEncoder(config.num_channels, config.dvae_hidden_size, d_model)
         self.slot_projection = nn.Linear(config.slot_size, d_model, bias=False)
+        # `_attn_implementation` "sdpa" (default) or "eager": transformers refuses the ones this class does not
+        # declare (flash attention), the decoder any other.
         self.decoder = TransformerDecoder(
             d_model=d_model,
             num_layers=config.num_decoder_layers,
@@ -166,6 +192,7 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
             causal=self.causal_decoder,
             rope_grid_width=config.tokens_per_side if config.position_encoding == "rope" else None,
             normalize_input=config.normalize_decoder_input,
+            attn_implementation=config._attn_implementation,
         )
         self.head = self.build_head(config)
         self.mixture_decoder = None
@@ -188,6 +215,10 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
 
     def build_head(self, config: SlotTransformerConfig) -> nn.Module:
         return nn.Linear(config.d_model, config.vocab_size, bias=False)
+
+    def set_attn_implementation(self, attn_implementation: str | dict, **kwargs) -> None:
+        super().set_attn_implementation(attn_implementation, **kwargs)
+        self.decoder.set_attn_implementation(self.config._attn_implementation)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -223,7 +254,7 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         return self.embedding_dropout(self.token_embedding(tokens) + self.position_embedding[:, positions])
 
     def slots_from_tokens(
-        self, tokens: torch.Tensor, sigma: float = 0.0, generator: torch.Generator | None = None
+        self, tokens: torch.Tensor, sigma: float = 0.0, generator: torch.Generator | list[torch.Generator] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens (B,L) → slots (B,K,slot_size), attention (B,K,L)."""
         offset = self.encoder_position_offset
@@ -235,14 +266,15 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         pixel_values: torch.Tensor,
         tokens: torch.Tensor,
         sigma: float = 0.0,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Slot Attention over what `config.slot_input` names: the embeddings of `tokens` (B,L) (the paper) or CNN
         features of `pixel_values` (B,C,H,W) at the token grid, with the same positions → slots, attention (B,K,L)."""
         if self.feature_encoder is None:
             return self.slots_from_tokens(tokens, sigma=sigma, generator=generator)
         offset = self.encoder_position_offset
-        features = self.feature_encoder(pixel_values) + self.position_embedding[:, offset : offset + tokens.shape[1]]
+        features = self.feature_encoder(pixel_values.to(self.dtype))
+        features = features + self.position_embedding[:, offset : offset + tokens.shape[1]]
         return self.slot_encoder(self.embedding_dropout(features), sigma=sigma, generator=generator)
 
     def attention_to_masks(self, attention: torch.Tensor) -> torch.Tensor:
@@ -252,15 +284,26 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         size = (self.config.image_size, self.config.image_size)
         return F.interpolate(grid, size=size, mode="bilinear", align_corners=False)
 
+    def checked_pixel_values(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """`check_pixel_values`, then cast to the weights' dtype (as ViT does: a bf16 model takes fp32 images)."""
+        check_pixel_values(pixel_values, self.config)
+        return pixel_values.to(self.dtype)
+
     def image_tokens(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Images (B,C,H,W) in [0,1] → DVAE tokens (B,L), argmax codes."""
-        check_pixel_values(pixel_values, self.config)
-        return self.dvae.code_log_probs(pixel_values).argmax(dim=1).flatten(1)
+        return self.dvae.code_log_probs(self.checked_pixel_values(pixel_values)).argmax(dim=1).flatten(1)
 
     def encode(
-        self, pixel_values: torch.Tensor, sigma: float = 0.0, generator: torch.Generator | None = None
+        self,
+        pixel_values: torch.Tensor,
+        sigma: float = 0.0,
+        generator: torch.Generator | list[torch.Generator] | None = None,
     ) -> SlotEncoderOutput:
-        """Images (B,C,H,W) in [0,1] → tokens (B,L), slots (B,K,D), attention (B,K,L), slot masks (B,K,H,W)."""
+        """Images (B,C,H,W) in [0,1] → tokens (B,L), slots (B,K,D), attention (B,K,L), slot masks (B,K,H,W).
+
+        In eval mode without a generator the result is deterministic and each image's does not depend on the rest of
+        the batch (at `sigma` 0; SLATE starts from a fixed draw). A generator draws SLATE's Gaussian start and the
+        `sigma` noise; a list of them, one per image, draws each image's from its own, independently of the batch."""
         tokens = self.image_tokens(pixel_values)
         slots, attention = self.encode_slots(pixel_values, tokens, sigma=sigma, generator=generator)
         return SlotEncoderOutput(tokens, slots, attention, self.attention_to_masks(attention))
@@ -269,6 +312,8 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         if not isinstance(slots, torch.Tensor) or slots.ndim != 3 or slots.shape[-1] != self.config.slot_size:
             shape = tuple(slots.shape) if isinstance(slots, torch.Tensor) else type(slots).__name__
             raise ValueError(f"`{name}` must be a tensor (B, K, {self.config.slot_size}), got {shape}")
+        if slots.shape[0] == 0:
+            raise ValueError(f"`{name}` is an empty batch: give at least one slot set")
 
     def slot_kv(self, slots: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Slots (B,K,slot_size) → cross-attention keys/values of every decoder block; reuse across decoding steps."""
@@ -294,17 +339,20 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         return self.dvae.decode_tokens(tokens.view(-1, side, side))
 
     def dvae_loss(
-        self, pixel_values: torch.Tensor, tau: float, codebook_entropy_weight: float | None = None
+        self,
+        pixel_values: torch.Tensor,
+        tau: float,
+        codebook_entropy_weight: float | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Relaxed DVAE pass → (objective (), per-pixel MSE (), reconstruction (B,C,H,W), argmax tokens (B,L)).
 
         The objective is the MSE minus w·H(batch-mean code distribution), w = `codebook_entropy_weight` (by default
-        the config's; the training script may anneal it)."""
-        check_pixel_values(pixel_values, self.config)
+        the config's; the training script may anneal it). The Gumbel noise comes from `generator` when given."""
         if not tau > 0:
             raise ValueError(f"`tau` must be > 0, got {tau}")
-        log_probs = self.dvae.code_log_probs(pixel_values)  # (B,V,h,w)
-        reconstruction = self.dvae.decode_codes(self.dvae.relaxed_codes(log_probs, tau))
+        log_probs = self.dvae.code_log_probs(self.checked_pixel_values(pixel_values))  # (B,V,h,w)
+        reconstruction = self.dvae.decode_codes(self.dvae.relaxed_codes(log_probs, tau, generator))
         mse = F.mse_loss(reconstruction.float(), pixel_values.float())
         objective = mse
         weight = self.config.codebook_entropy_weight if codebook_entropy_weight is None else codebook_entropy_weight
@@ -325,9 +373,8 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         logits: torch.Tensor,
         cross_entropy: torch.Tensor,
         mixture_loss_weight: float | None,
-        return_dict: bool,
         token_mask: torch.Tensor | None = None,
-    ):
+    ) -> SlotTransformerOutput:
         """Output of a full training pass. loss = the DVAE objective + the decoder's cross-entropy + the weighted
         slot-mask mixture loss of `SlotMixtureTokenDecoder` (0 without `config.mixture_loss_weight`);
         `mixture_loss_weight` overrides the config's weight (an annealed one); the mixture is still measured at 0."""
@@ -339,7 +386,7 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
                 raise ValueError(f"`mixture_loss_weight` must be >= 0, got {weight}")
             mixture = self.mixture_decoder(slots, attention, tokens)
             loss = dvae_objective + cross_entropy + weight * mixture
-        output = SlotTransformerOutput(
+        return SlotTransformerOutput(
             loss=loss,
             dvae_mse=dvae_mse,
             cross_entropy=cross_entropy,
@@ -352,11 +399,10 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
             attention=attention,
             slot_masks=self.attention_to_masks(attention),
         )
-        return output if return_dict else output.to_tuple()
 
-    def dvae_only_output(self, dvae_objective, dvae_mse, reconstruction, tokens, return_dict: bool):
+    def dvae_only_output(self, dvae_objective, dvae_mse, reconstruction, tokens) -> SlotTransformerOutput:
         """Output of a DVAE-only training pass (`forward(..., dvae_only=True)`): loss = the DVAE's objective."""
-        output = SlotTransformerOutput(
+        return SlotTransformerOutput(
             loss=dvae_objective,
             dvae_mse=dvae_mse,
             cross_entropy=torch.zeros_like(dvae_mse),
@@ -364,4 +410,3 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
             reconstruction=reconstruction,
             tokens=tokens,
         )
-        return output if return_dict else output.to_tuple()

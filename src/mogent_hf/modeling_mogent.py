@@ -10,7 +10,12 @@ from transformers import PreTrainedModel  # noqa: F401  (diffusers' loader looks
 from transformers import initialization as init
 
 from .configuration_mogent import MOGENTConfig
-from .modeling_base import SlotTransformerOutput, SlotTransformerPreTrainedModel, token_cross_entropy
+from .modeling_base import (
+    SlotTransformerOutput,
+    SlotTransformerPreTrainedModel,
+    capture_hidden_states,
+    token_cross_entropy,
+)
 from .modules import random_token_mask
 from .modules.transformer import SlotConditioning
 
@@ -77,17 +82,19 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
             hidden = self.embed_tokens(tokens, slice(0, num_tokens))
         return self.head(self.decoder(hidden, slot_kv, query_positions=query_positions))  # (B,L|M,d) → logits
 
+    @capture_hidden_states
     def forward(
         self,
         pixel_values: torch.Tensor,
         tau: float = 1.0,
         sigma: float = 0.0,
         token_mask: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
         dvae_only: bool = False,
         codebook_entropy_weight: float | None = None,
         mixture_loss_weight: float | None = None,
-        return_dict: bool = True,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
     ) -> SlotTransformerOutput | tuple:
         """Training pass.
 
@@ -101,11 +108,18 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
             codebook_entropy_weight (`float`, optional): overrides `config.codebook_entropy_weight` for this pass.
             mixture_loss_weight (`float`, optional): overrides `config.mixture_loss_weight` for this pass (a model
                 built without the mixture decoder ignores it).
-            generator (`torch.Generator`, optional): for the mask and the slot noise.
+            generator (`torch.Generator` or one per image, optional): every draw of the pass (the DVAE's Gumbel noise,
+                the slot noise, the token mask) comes from it, in training and eval mode alike; without one, from
+                torch's global RNG.
+            output_hidden_states (`bool`, optional): also return the decoder's hidden states (default:
+                `config.output_hidden_states`). return_dict (`bool`, optional): a `SlotTransformerOutput` (default:
+                `config.return_dict`) or its `to_tuple()`. Both are read by the `capture_hidden_states` decorator.
         """
-        dvae_objective, dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau, codebook_entropy_weight)
+        dvae_objective, dvae_mse, reconstruction, tokens = self.dvae_loss(
+            pixel_values, tau, codebook_entropy_weight, generator
+        )
         if dvae_only:
-            return self.dvae_only_output(dvae_objective, dvae_mse, reconstruction, tokens, return_dict)
+            return self.dvae_only_output(dvae_objective, dvae_mse, reconstruction, tokens)
         slots, attention = self.encode_slots(pixel_values, tokens, sigma=sigma, generator=generator)
         if token_mask is None:
             batch_size, num_tokens = tokens.shape
@@ -120,7 +134,7 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         logits = self.token_logits(masked_tokens, slots)
         cross_entropy = token_cross_entropy(logits, tokens, token_mask if self.config.loss_on_masked_only else None)
         return self.training_output(dvae_objective, dvae_mse, reconstruction, tokens, slots, attention, logits,
-                                    cross_entropy, mixture_loss_weight, return_dict, token_mask=token_mask)  # fmt: skip
+                                    cross_entropy, mixture_loss_weight, token_mask=token_mask)  # fmt: skip
 
 
 __all__ = ["MOGENTModel"]

@@ -4,11 +4,18 @@ token per step, with a KV cache (fast) or re-running the whole prefix every step
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from transformers import PreTrainedModel  # noqa: F401  (diffusers' loader looks the base class up by name here)
 
 from .configuration_mogent import SLATEConfig
-from .modeling_base import SlotTransformerOutput, SlotTransformerPreTrainedModel, token_cross_entropy
+from .modeling_base import (
+    SlotTransformerOutput,
+    SlotTransformerPreTrainedModel,
+    capture_hidden_states,
+    token_cross_entropy,
+)
 from .modules import sample_tokens
 from .modules.transformer import SlotConditioning
 
@@ -67,6 +74,7 @@ class SLATEModel(SlotTransformerPreTrainedModel):
         top_k: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         prefix: torch.Tensor | None = None,
+        step_callback: Callable[[int, torch.Tensor], bool] | None = None,
     ) -> torch.Tensor:
         """Decodes slots (B,K,slot_size) into DVAE tokens (B,L), one token per step.
 
@@ -75,6 +83,10 @@ class SLATEModel(SlotTransformerPreTrainedModel):
         and folds the slots' cross-attention once (`fold_slot_attention`); `use_cache=False` runs the official
         SLATE loop: every step re-embeds and re-decodes the whole prefix, recomputes the slots' cross-attention
         keys/values and applies the head to every prefix position.
+
+        `step_callback(index, tokens)` runs after token `index` is drawn, with the tokens (B,L) so far (later
+        positions hold [BOS]); it may write into them (the next step reads `tokens[:, index]`; earlier tokens are
+        already in the cache, so changing them changes the output only) and returns True to stop there.
         """
         self.check_slots(slots)
         batch_size, num_tokens = slots.shape[0], self.config.num_tokens
@@ -93,24 +105,30 @@ class SLATEModel(SlotTransformerPreTrainedModel):
             for index in range(start, num_tokens):
                 hidden = self.decoder(self._decoder_inputs(step_input, cache.length), slot_kv, cache=cache)
                 tokens[:, index], _ = sample_tokens(self.head(hidden[:, -1]), temperature, top_k, generator)
+                if step_callback is not None and step_callback(index, tokens):
+                    break
                 step_input = tokens[:, index : index + 1]
             return tokens
         for index in range(start, num_tokens):
             sequence = torch.cat([bos, tokens[:, :index]], dim=1)  # (B,index+1)
             logits = self.head(self.decoder(self._decoder_inputs(sequence, 0), self.slot_kv(slots)))  # all positions
             tokens[:, index], _ = sample_tokens(logits[:, -1], temperature, top_k, generator)
+            if step_callback is not None and step_callback(index, tokens):
+                break
         return tokens
 
+    @capture_hidden_states
     def forward(
         self,
         pixel_values: torch.Tensor,
         tau: float = 1.0,
         sigma: float = 0.0,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
         dvae_only: bool = False,
         codebook_entropy_weight: float | None = None,
         mixture_loss_weight: float | None = None,
-        return_dict: bool = True,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
     ) -> SlotTransformerOutput | tuple:
         """Training pass: DVAE MSE + next-token cross-entropy on all L tokens.
 
@@ -122,16 +140,21 @@ class SLATEModel(SlotTransformerPreTrainedModel):
             codebook_entropy_weight (`float`, optional): overrides `config.codebook_entropy_weight` for this pass.
             mixture_loss_weight (`float`, optional): overrides `config.mixture_loss_weight` for this pass (a model
                 built without the mixture decoder ignores it).
-            generator (`torch.Generator`, optional): for the slot initialisation.
+            generator (`torch.Generator` or one per image, optional): every draw of the pass (the DVAE's Gumbel noise,
+                the Gaussian slot start) comes from it, in training and eval mode alike; without one, from torch's
+                global RNG (in eval mode the slot start is then a fixed draw, see `SlotAttention.initial_slots`).
+            output_hidden_states, return_dict: as in [`MOGENTModel.forward`].
         """
-        dvae_objective, dvae_mse, reconstruction, tokens = self.dvae_loss(pixel_values, tau, codebook_entropy_weight)
+        dvae_objective, dvae_mse, reconstruction, tokens = self.dvae_loss(
+            pixel_values, tau, codebook_entropy_weight, generator
+        )
         if dvae_only:
-            return self.dvae_only_output(dvae_objective, dvae_mse, reconstruction, tokens, return_dict)
+            return self.dvae_only_output(dvae_objective, dvae_mse, reconstruction, tokens)
         slots, attention = self.encode_slots(pixel_values, tokens, sigma=sigma, generator=generator)
         logits = self.token_logits(tokens, slots)
         cross_entropy = token_cross_entropy(logits, tokens, None)
         return self.training_output(dvae_objective, dvae_mse, reconstruction, tokens, slots, attention, logits,
-                                    cross_entropy, mixture_loss_weight, return_dict)  # fmt: skip
+                                    cross_entropy, mixture_loss_weight)  # fmt: skip
 
 
 __all__ = ["SLATEModel"]

@@ -59,10 +59,20 @@ def _imports_of(module_name: str, node: ast.ImportFrom | ast.Import) -> list[str
         if inspect.ismodule(value):
             raise ValueError(f"{module_name}: `from {source} import {alias.name}` imports a module; import names")
         defined_in = getattr(value, "__module__", source) if inspect.isclass(value) or callable(value) else source
+        if not _is_internal(defined_in) and alias.name in _assigned_names(source):
+            defined_in = source  # a package module's own binding of an outside object (`x = library_factory()`)
         if not _is_internal(defined_in) or _source(defined_in).name == "__init__.py":
             raise ValueError(f"{module_name}: {alias.name} from {source} is not defined in a module of {PACKAGE}")
         targets.append(defined_in)
     return targets
+
+
+def _assigned_names(module_name: str) -> set[str]:
+    """Names a module binds by a top-level assignment."""
+    tree = ast.parse(_source(module_name).read_text())
+    targets = [t for node in tree.body if isinstance(node, ast.Assign) for t in node.targets]
+    targets += [node.target for node in tree.body if isinstance(node, ast.AnnAssign)]
+    return {name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)}
 
 
 def _source(module_name: str) -> Path:

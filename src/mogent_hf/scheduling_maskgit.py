@@ -1,10 +1,14 @@
 """MaskGIT's iterative parallel decoding as a diffusers scheduler: which sampled tokens to keep after each step.
 
-It sees only logits and tokens. Step t (0-based, of T) samples every still-masked token, scores each sample by
-its log-probability plus `choice_temperature`·(1 − t/T)·Gumbel noise, and re-masks the lowest-scoring ones so
-that exactly ⌊γ((t+1)/T)·M⌋ stay masked, M being the number masked before the first step (M = L when decoding
+It sees only logits and tokens. Step i (0-based, of T) samples every still-masked token, scores each sample by
+its log-probability plus `choice_temperature`·(1 − i/T)·Gumbel noise, and re-masks the lowest-scoring ones so
+that exactly ⌊γ((i+1)/T)·M⌋ stay masked, M being the number masked before the first step (M = L when decoding
 from an empty canvas). Tokens given at the start are never changed; none is masked after the last step.
 The schedule γ is `mogent_hf.modules.mask_schedule`, the one MOGENT trains with.
+
+Timesteps count down, as in every diffusers scheduler (aMUSEd's token scheduler included): `timesteps` is
+T−1, …, 1, 0, and the step at timestep t = T−1−i is step i, after which ⌊γ(1 − t/T)·M⌋ tokens stay masked (none
+after t = 0). Callbacks see the step index i counting up and the timestep t counting down, as in diffusers.
 """
 
 from __future__ import annotations
@@ -68,11 +72,11 @@ class MaskGITScheduler(SchedulerMixin, ConfigMixin):
         self.timesteps: torch.Tensor | None = None
 
     def set_timesteps(self, num_inference_steps: int, device: torch.device | str | None = None) -> None:
-        """Steps t = 0, 1, ..., T−1 (MaskGIT counts up: step t leaves ⌊γ((t+1)/T)·M⌋ tokens masked)."""
+        """Timesteps T−1, ..., 1, 0, counting down as diffusers' schedulers do (timestep t is step T−1−t)."""
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"`num_inference_steps` must be an integer >= 1, got {num_inference_steps!r}")
         self.num_inference_steps = num_inference_steps
-        self.timesteps = torch.arange(num_inference_steps, device=device)
+        self.timesteps = torch.arange(num_inference_steps, device=device).flip(0)
 
     def step(
         self,
@@ -90,7 +94,7 @@ class MaskGITScheduler(SchedulerMixin, ConfigMixin):
 
         Args:
             model_output (`torch.FloatTensor`): logits over the V codes, (B,L,V), or (B,M,V) at `query_positions`.
-            timestep (`int`): the step t in [0, T).
+            timestep (`int`): one of `timesteps`, t in [0, T): the step T−1−t.
             sample (`torch.LongTensor` (B,L)): current tokens, [MASK] = `mask_token_id`.
             num_masked_start (`torch.LongTensor` (B,), optional): masked tokens before the first step; default L.
             query_positions (`torch.LongTensor` (B,M), optional): positions of the rows of `model_output`; must
@@ -100,9 +104,10 @@ class MaskGITScheduler(SchedulerMixin, ConfigMixin):
         """
         if self.num_inference_steps is None:
             raise ValueError("call `set_timesteps` before `step`")
-        step, num_steps = int(timestep), self.num_inference_steps
-        if not 0 <= step < num_steps:
-            raise ValueError(f"`timestep` must be in [0, {num_steps}), got {step}")
+        num_steps = self.num_inference_steps
+        if not 0 <= int(timestep) < num_steps:
+            raise ValueError(f"`timestep` must be in [0, {num_steps}), got {int(timestep)}")
+        step = num_steps - 1 - int(timestep)
         mask_id = self.config.mask_token_id
         batch_size, num_tokens = sample.shape
         if query_positions is None:

@@ -60,10 +60,13 @@ class DVAE(nn.Module):
         """(B,C,H,W) → log-probabilities over codes (B,V,H/p,W/p)."""
         return F.log_softmax(self.encoder(pixel_values), dim=1)
 
-    def relaxed_codes(self, log_probs: torch.Tensor, tau: float) -> torch.Tensor:
+    def relaxed_codes(
+        self, log_probs: torch.Tensor, tau: float, generator: torch.Generator | list[torch.Generator] | None = None
+    ) -> torch.Tensor:
         """Gumbel-softmax sample at temperature `tau`: (B,V,h,w) soft one-hot, differentiable. As
-        `F.gumbel_softmax(log_probs, tau, hard=False, dim=1)`, with the faster draw of `gumbel_noise`."""
-        noise = gumbel_noise(tuple(log_probs.shape), device=log_probs.device).to(log_probs.dtype)
+        `F.gumbel_softmax(log_probs, tau, hard=False, dim=1)`, with the faster draw of `gumbel_noise` (from
+        `generator`, or one per image, when given)."""
+        noise = gumbel_noise(tuple(log_probs.shape), generator, log_probs.device).to(log_probs.dtype)
         return ((log_probs + noise) / tau).softmax(dim=1)
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:

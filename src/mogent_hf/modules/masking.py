@@ -72,7 +72,7 @@ def random_token_mask(
     batch_size: int,
     num_tokens: int,
     kind: str = "cosine",
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | list[torch.Generator] | None = None,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """MOGENT's training mask: r ~ U(0,1) per image, then ⌈γ(r)·L⌉ positions chosen uniformly. → bool (B,L)."""
@@ -102,6 +102,8 @@ def sample_tokens(
     top-k-filtered distribution (for temperature 0: of the plain softmax). A list of generators gives one per row of
     the leading dimension.
     """
+    if temperature < 0:
+        raise ValueError(f"`temperature` must be >= 0 (0: greedy), got {temperature}")
     scaled = logits.float()  # a fresh copy, except for fp32 logits (the same tensor, never written to)
     owned = scaled is not logits
     if top_k is not None:

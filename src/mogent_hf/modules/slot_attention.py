@@ -1,9 +1,9 @@
 """Slot encoder: DVAE tokens → embeddings → Slot Attention → slots (B,K,D) and attention (B,K,L).
 
 Slot Attention (Locatello et al. 2020) as in the official SLATE code, with two initialisations:
-"gaussian" (SLATE: slots drawn from a learned Gaussian at every call) and "learned_queries" (Query Slot
-Attention, BO-QSA, Jia et al. 2023: K learned vectors, perturbed by σ-scaled Gaussian noise while training,
-and optionally the bi-level straight-through trick).
+"gaussian" (SLATE: slots drawn from a learned Gaussian at every call; in eval mode without a generator, one fixed
+draw) and "learned_queries" (Query Slot Attention, BO-QSA, Jia et al. 2023: K learned vectors, perturbed by σ-scaled
+Gaussian noise while training, and optionally the bi-level straight-through trick).
 """
 
 from __future__ import annotations
@@ -47,12 +47,24 @@ class SlotAttention(nn.Module):
         else:
             self.slot_queries = nn.Parameter(torch.zeros(1, num_slots, slot_size))
 
-    def initial_slots(self, batch_size: int, sigma: float, generator: torch.Generator | None) -> torch.Tensor:
-        """(B,K,D) starting slots. Gaussian init ignores `sigma`; learned queries get noise of scale `sigma`."""
+    def initial_slots(
+        self, batch_size: int, sigma: float, generator: torch.Generator | list[torch.Generator] | None
+    ) -> torch.Tensor:
+        """(B,K,D) starting slots; `generator` is one generator or one per image.
+
+        Gaussian init ignores `sigma`: μ + exp(log σ)·ε with ε drawn from `generator`, or from torch's global RNG in
+        training mode. In eval mode without a generator every image gets the same fixed ε (drawn on the CPU with seed
+        0, the same on every device), so that encoding is deterministic and does not depend on the batch. (Not μ
+        itself: μ is shared by the K slots, and Slot Attention keeps identical starting slots identical.)
+        Learned queries get noise of scale `sigma`."""
         if self.slot_init == "gaussian":
             mu, log_sigma = self.slot_mu, self.slot_log_sigma
             shape = (batch_size, self.num_slots, self.slot_size)
-            noise = gaussian(shape, generator, mu.device).to(mu.dtype)
+            if generator is None and not self.training:
+                fixed = torch.Generator().manual_seed(0)
+                noise = gaussian(shape[1:], fixed, mu.device).to(mu.dtype).expand(shape)
+            else:
+                noise = gaussian(shape, generator, mu.device).to(mu.dtype)
             return mu + log_sigma.exp() * noise
         queries = self.slot_queries.expand(batch_size, -1, -1)
         if sigma == 0:
@@ -62,7 +74,7 @@ class SlotAttention(nn.Module):
         return queries + sigma * noise * scale
 
     def forward(
-        self, inputs: torch.Tensor, sigma: float = 0.0, generator: torch.Generator | None = None
+        self, inputs: torch.Tensor, sigma: float = 0.0, generator: torch.Generator | list[torch.Generator] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """inputs (B,N,input_size) → slots (B,K,D), attention of the last iteration (B,K,N) (sums to 1 over K)."""
         batch_size = inputs.shape[0]
@@ -98,7 +110,10 @@ class SlotEncoder(nn.Module):
         self.slot_attention = slot_attention
 
     def forward(
-        self, embeddings: torch.Tensor, sigma: float = 0.0, generator: torch.Generator | None = None
+        self,
+        embeddings: torch.Tensor,
+        sigma: float = 0.0,
+        generator: torch.Generator | list[torch.Generator] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """embeddings (B,L,d) → slots (B,K,D), attention (B,K,L)."""
         return self.slot_attention(self.mlp(self.norm(embeddings)), sigma=sigma, generator=generator)

@@ -3,7 +3,10 @@
 Each block: x + SelfAttn(LN(x)) [causal for SLATE, bidirectional for MOGENT, optional 2-D RoPE] →
 x + CrossAttn(LN(x), slots) → x + MLP(LN(x)); a final LayerNorm. With `normalize_input`, the first block starts
 from x ← LN(x) (its self-attention LayerNorm), as the official SLATE code's first block. Attention runs through
-`F.scaled_dot_product_attention`. For decoding loops the slots' cross-attention is prepared once per image —
+`F.scaled_dot_product_attention` ("sdpa"), or written out as softmax(QKᵀ/√d)V ("eager": a reference, and a path for
+machines where SDPA has no fast kernel). Blocks are transformers' `GradientCheckpointingLayer`s: with activation
+checkpointing on (`model.gradient_checkpointing_enable()`) a training pass keeps only each block's input and
+recomputes the block in the backward pass. For decoding loops the slots' cross-attention is prepared once per image —
 as keys/values (`slot_kv`) or, cheaper, with the query and output projections folded into the slots
 (`fold_slot_attention`) — and causal decoding keeps a preallocated self-attention K/V cache (`KVCache`).
 """
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 
 def rotary_tables(
@@ -84,12 +88,27 @@ class KVCache:
         self.length += num_tokens
 
 
+def eager_attention(
+    queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, dropout: float, causal: bool
+) -> torch.Tensor:
+    """softmax(QKᵀ/√hd)V of (B,H,T,hd) queries over (B,H,S,hd) keys/values, written out: what
+    `F.scaled_dot_product_attention` computes (the causal mask aligned top-left as its `is_causal`)."""
+    scores = torch.matmul(queries, keys.transpose(-1, -2)) * queries.shape[-1] ** -0.5  # (B,H,T,S)
+    if causal:
+        allowed = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).tril()
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    weights = F.dropout(scores.softmax(dim=-1), dropout, training=dropout > 0)
+    return torch.matmul(weights, values)
+
+
 class MultiHeadAttention(nn.Module):
-    """Bias-free q/k/v/o projections as SLATE's; attention by SDPA."""
+    """Bias-free q/k/v/o projections as SLATE's; attention by SDPA, or written out when `attn_implementation` is
+    "eager" (set by `TransformerDecoder.set_attn_implementation`)."""
 
     def __init__(self, d_model: int, num_heads: int, dropout: float):
         super().__init__()
         self.num_heads, self.head_dim, self.dropout = num_heads, d_model // num_heads, dropout
+        self.attn_implementation = "sdpa"
         self.project_q = nn.Linear(d_model, d_model, bias=False)
         self.project_k = nn.Linear(d_model, d_model, bias=False)
         self.project_v = nn.Linear(d_model, d_model, bias=False)
@@ -129,12 +148,15 @@ class MultiHeadAttention(nn.Module):
     def attend(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, causal: bool) -> torch.Tensor:
         """(B,H,T,hd) queries over (B,H,S,hd) → (B,T,d) projected output."""
         dropout = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout, is_causal=causal)
+        if self.attn_implementation == "eager":
+            out = eager_attention(queries, keys, values, dropout, causal)
+        else:
+            out = F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout, is_causal=causal)
         batch, _, length, _ = out.shape
         return self.project_out(out.transpose(1, 2).reshape(batch, length, -1))
 
 
-class DecoderBlock(nn.Module):
+class DecoderBlock(GradientCheckpointingLayer):
     def __init__(
         self,
         d_model: int,
@@ -205,6 +227,8 @@ class DecoderBlock(nn.Module):
 class TransformerDecoder(nn.Module):
     """A stack of `DecoderBlock`s and a final LayerNorm."""
 
+    ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
+
     def __init__(
         self,
         d_model: int,
@@ -215,8 +239,10 @@ class TransformerDecoder(nn.Module):
         causal: bool,
         rope_grid_width: int | None = None,
         normalize_input: bool = False,
+        attn_implementation: str = "sdpa",
     ):
-        """`normalize_input`: the first block starts from LN(x) (see `DecoderBlock`)."""
+        """`normalize_input`: the first block starts from LN(x) (see `DecoderBlock`). `attn_implementation`: one of
+        `ATTENTION_IMPLEMENTATIONS` (see `set_attn_implementation`)."""
         super().__init__()
         self.causal, self.rope_grid_width, self.num_heads = causal, rope_grid_width, num_heads
         self.blocks = nn.ModuleList(
@@ -224,6 +250,19 @@ class TransformerDecoder(nn.Module):
             for layer in range(num_layers)
         )
         self.norm = nn.LayerNorm(d_model)
+        self.set_attn_implementation(attn_implementation)
+
+    def set_attn_implementation(self, attn_implementation: str) -> None:
+        """Every attention of the stack by "sdpa" (`F.scaled_dot_product_attention`) or "eager" (`eager_attention`).
+        The folded cross-attention of decoding loops (`fold_slot_attention`) is its own explicit computation."""
+        if attn_implementation not in self.ATTENTION_IMPLEMENTATIONS:
+            raise ValueError(
+                f"`attn_implementation` must be one of {self.ATTENTION_IMPLEMENTATIONS} (flash attention is not "
+                f"supported), got {attn_implementation!r}"
+            )
+        for module in self.modules():
+            if isinstance(module, MultiHeadAttention):
+                module.attn_implementation = attn_implementation
 
     def slot_kv(self, slots: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Cross-attention keys/values of every block for slots (B,K,d); compute once per image, reuse per step."""
