@@ -2,7 +2,7 @@
 reconstruction from half of the tokens, an object swapped between two scenes and an object removed.
 
     python docs/make_trained_model_figure.py [--pipeline checkpoints/mogent-small] [--out docs/trained_model.png]
-    python docs/make_trained_model_figure.py --pipeline checkpoints/mogent-small-full --full_scenes \
+    python docs/make_trained_model_figure.py --pipeline checkpoints/mogent-small-full-iter15 --full_scenes \
         --out docs/trained_model_full.png     # textured scenes with 3-6 objects
 """
 

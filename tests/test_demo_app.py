@@ -18,8 +18,10 @@ sys.path.insert(0, str(ROOT / "demo"))
 gradio_client = pytest.importorskip("gradio_client", reason="the demo needs gradio: pip install -e '.[demo]'")
 from measure_speed import running_app  # noqa: E402
 
-SIZE = json.loads((ROOT / "checkpoints" / "mogent-small-full" / "model" / "config.json").read_text())["image_size"]
-NUM_SLOTS = json.loads((ROOT / "checkpoints" / "mogent-small-full" / "model" / "config.json").read_text())["num_slots"]
+from mogent_hf.cli import DEFAULT_PIPELINE  # noqa: E402  (the demo's model unless MOGENT_PIPELINE names another)
+
+MODEL_CONFIG = json.loads((DEFAULT_PIPELINE / "model" / "config.json").read_text())
+SIZE, NUM_SLOTS = MODEL_CONFIG["image_size"], MODEL_CONFIG["num_slots"]
 SCENES = [str(ROOT / "docs" / "examples" / f"scene_{i}.png") for i in (0, 1)]
 
 

@@ -514,12 +514,11 @@ def stop_requested(stop: StopRequest, accelerator: Accelerator) -> bool:
 
 def resume_command(argv: list[str] | None) -> str:
     """The command line that continues this run from its newest checkpoint."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    for flag in ("--resume_from_checkpoint",):
-        while flag in argv:
-            index = argv.index(flag)
-            del argv[index : index + 2]
-        argv = [arg for arg in argv if not arg.startswith(flag + "=")]
+    argv, flag = list(sys.argv[1:] if argv is None else argv), "--resume_from_checkpoint"
+    while flag in argv:
+        index = argv.index(flag)
+        del argv[index : index + 2]
+    argv = [arg for arg in argv if not arg.startswith(flag + "=")]
     return shlex.join(["python", "training/train.py", *argv, "--resume_from_checkpoint", "latest"])
 
 

@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 # The shipped full-scene checkpoint (in the repository; an editable install finds it). The one place to change it.
-DEFAULT_PIPELINE = Path(__file__).resolve().parents[2] / "checkpoints" / "mogent-small-full"
+DEFAULT_PIPELINE = Path(__file__).resolve().parents[2] / "checkpoints" / "mogent-small-full-iter15"
 
 EXAMPLES = """examples:
   mogent-hf segment docs/examples/scene_0.png --out out/
