@@ -33,7 +33,8 @@ FIGURES = {
     "learning_curves_mixture_curriculum_seed1.png": ("M-seed1", "R1-", "RN1-", "U1-", "U1N-"),  # the same, seed 1
     "learning_curves_curriculum_slate.png": ("M-seed1", "MS-"),  # the curriculum, seed 1: MOGENT vs SLATE
     "learning_curves_curriculum_slate_seed0.png": ("H-", "I-", "MS0-"),  # the curriculum, seed 0: MOGENT vs SLATE
-    "learning_curves_medium_stage1.png": ("H-", "U-", "V-"),  # stage 1, seed 0: small (H, U) and medium (V) models
+    "learning_curves_medium_stage1.png": ("H-", "U-", "V-medium-stage1"),  # stage 1, seed 0: small (H, U), medium (V)
+    "learning_curves_medium.png": ("U-", "U1-", "UN-", "V-", "V1-"),  # the curriculum, small (U) vs medium (V) model
 }
 # A run that starts from a trained model is drawn from the step that model had reached (its stages' steps in all).
 STARTS = {
@@ -49,6 +50,7 @@ STARTS = {
     "RN-": 6000,
     "RB-": 6000,
     "UN-": 6000,
+    "V-medium-stage2": 6000,
     "UL-": 11000,
     "RN1-": 6000,
     "U1N-": 6000,
