@@ -67,12 +67,15 @@ def _imports_of(module_name: str, node: ast.ImportFrom | ast.Import) -> list[str
     return targets
 
 
+def _names_bound_by(node: ast.stmt) -> set[str]:
+    """The names an assignment statement binds (none for any other statement)."""
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+    return {name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)}
+
+
 def _assigned_names(module_name: str) -> set[str]:
     """Names a module binds by a top-level assignment."""
-    tree = ast.parse(_source(module_name).read_text())
-    targets = [t for node in tree.body if isinstance(node, ast.Assign) for t in node.targets]
-    targets += [node.target for node in tree.body if isinstance(node, ast.AnnAssign)]
-    return {name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)}
+    return set().union(*map(_names_bound_by, ast.parse(_source(module_name).read_text()).body))
 
 
 def _source(module_name: str) -> Path:
@@ -117,8 +120,7 @@ def _module_body(module_name: str) -> tuple[str, set[str], bool]:
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             defined.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            defined |= {name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)}
+            defined |= _names_bound_by(node)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             internal = any(_is_internal(alias.name) for alias in node.names)
