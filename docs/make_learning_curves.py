@@ -35,7 +35,7 @@ FIGURES = {
     "learning_curves_curriculum_slate_seed0.png": ("H-", "I-", "MS0-"),  # the curriculum, seed 0: MOGENT vs SLATE
     "learning_curves_medium_stage1.png": ("H-", "U-", "V-medium-stage1"),  # stage 1, seed 0: small (H, U), medium (V)
     "learning_curves_medium.png": ("U-", "U1-", "UN-", "V-", "V1-"),  # the curriculum, small (U) vs medium (V) model
-    "learning_curves_token_grid.png": ("U-", "U1-", "UN-", "W-", "W1-"),  # the curriculum, 16 × 16 vs 32 × 32 tokens
+    "learning_curves_token_grid.png": ("U-", "U1-", "UN-", "U1N-", "W-", "W1-"),  # 16 × 16 vs 32 × 32 tokens
 }
 # A run that starts from a trained model is drawn from the step that model had reached (its stages' steps in all).
 STARTS = {
