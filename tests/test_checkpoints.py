@@ -18,7 +18,7 @@ CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 SCENES = {
     "mogent-small": dict(simple=True, min_objects=2, max_objects=4),  # --synthetic_simple --min/max_objects 2 4
     "mogent-small-full": dict(min_objects=3, max_objects=6),  # textured scenes, --min/max_objects 3 6
-    "mogent-small-full-iter15": dict(min_objects=3, max_objects=6),  # the same weights, 15 Slot Attention iterations
+    "mogent-small-full-iter15": dict(min_objects=3, max_objects=6),  # mogent-small-full trained on with 15 iterations
 }
 
 
