@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mogent_hf.command_line import run_command
+from mogent_hf.script_support import run_command
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT / "training"))

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from train import add_data_arguments, build_datasets, require_data_source
 
 from mogent_hf import MaskGITScheduler, MOGENTPipeline, load_slot_pipeline
-from mogent_hf.command_line import HelpFormatter, configure_logging, run_command, user_errors
+from mogent_hf.script_support import HelpFormatter, configure_logging, run_command, user_errors
 from mogent_hf.data import collate
 from mogent_hf.metrics import segmentation_metrics
 from mogent_hf.metrics.generation import (

@@ -6,7 +6,7 @@ import argparse
 
 from tqdm.auto import tqdm
 
-from ..command_line import HelpFormatter, run_command, user_errors
+from ..script_support import HelpFormatter, run_command, user_errors
 from .synthetic import dataset_card, make_synthetic_dataset, push_dataset_folder, save_as_hub_layout
 
 

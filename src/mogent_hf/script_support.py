@@ -1,5 +1,6 @@
-"""What every command-line script of the project shares: a user's mistake ends in one `error: …` line and exit
-status 2 (as argparse does) while bugs keep their traceback, logging set up as diffusers' example scripts do, a help
+"""What the project's scripts share (`training/train.py`, `training/evaluate.py`, `python -m mogent_hf.data`;
+the `mogent-hf` command itself lives in `cli.py`): a user's mistake ends in one `error: …` line and exit status 2
+(as argparse does) while bugs keep their traceback, logging set up as diffusers' example scripts do, a help
 formatter that shows every default, and a graceful stop on Ctrl-C / SIGTERM."""
 
 from __future__ import annotations
