@@ -25,7 +25,6 @@ from tqdm.auto import tqdm
 from train import add_data_arguments, build_datasets, require_data_source
 
 from mogent_hf import MaskGITScheduler, MOGENTPipeline, load_slot_pipeline
-from mogent_hf.script_support import HelpFormatter, configure_logging, run_command, user_errors
 from mogent_hf.data import collate
 from mogent_hf.metrics import segmentation_metrics
 from mogent_hf.metrics.generation import (
@@ -36,6 +35,7 @@ from mogent_hf.metrics.generation import (
     lpips_distance,
     mean_squared_error,
 )
+from mogent_hf.script_support import HelpFormatter, configure_logging, run_command, user_errors
 from mogent_hf.visualization import line_plot
 
 SEGMENTATION = ("fg_ari", "miou", "fg_miou", "mbo")

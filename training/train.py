@@ -47,11 +47,11 @@ from mogent_hf import (
     SLATEModel,
     pipeline_for_model,
 )
-from mogent_hf.script_support import HelpFormatter, StopRequest, configure_logging, run_command, user_errors
 from mogent_hf.data import Shapes3DH5, SyntheticScenes, collate, iter_clevr_with_masks, load_image_dataset
 from mogent_hf.data.render import RENDERERS
 from mogent_hf.metrics import segmentation_metrics
 from mogent_hf.model_card import render_model_card
+from mogent_hf.script_support import HelpFormatter, StopRequest, configure_logging, run_command, user_errors
 from mogent_hf.training_utils import (
     PlateauHalver,
     StepBatchSampler,
