@@ -29,6 +29,7 @@ from diffusers.utils import BaseOutput
 from mogent_hf.image_processing_mogent import MOGENTImageProcessor
 from mogent_hf.modeling_base import SlotEncoderOutput, check_pixel_values
 from mogent_hf.modules.masking import uniform
+from mogent_hf.precision import warn_if_emulated
 
 from .concept_library import ConceptLibrary
 
@@ -64,6 +65,20 @@ class SlotPipelineMixin:
     output_processor = VaeImageProcessor(vae_scale_factor=1, do_normalize=False)  # decoded images → output_type
     _callback_tensor_inputs = ["tokens"]
     _push_remote_code = False  # push_to_hub sets it while diffusers' push_to_hub calls save_pretrained
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """diffusers' `from_pretrained`; a `torch_dtype` this device only emulates (bf16 on an AVX2 CPU) is logged
+        with its measured slowdown."""
+        pipe = super().from_pretrained(*args, **kwargs)
+        warn_if_emulated(pipe.model.dtype, str(pipe.model.device))
+        return pipe
+
+    def to(self, *args, **kwargs):
+        """diffusers' `to`; a dtype this device only emulates is logged, as in `from_pretrained`."""
+        pipe = super().to(*args, **kwargs)
+        warn_if_emulated(pipe.model.dtype, str(pipe.model.device))
+        return pipe
 
     @classmethod
     def load_config(cls, *args, **kwargs):

@@ -59,11 +59,16 @@ def test_segment_two_files_writes_overlays_masks_and_label_maps(capsys, tmp_path
     labels = np.load(tmp_path / "out" / "scene_0_labels.npy")
     assert labels.shape == (64, 64) and 0 <= labels.min() and labels.max() < NUM_SLOTS
     record = json.loads((tmp_path / "out" / "wide_labels.json").read_text())
-    assert record["num_slots"] == NUM_SLOTS and np.array(record["labels"]).shape == (64, 64)
-    assert rgb(tmp_path / "out" / "wide_overlay.png").shape == (64, 64, 3)
-    run(capsys, "segment", wide, "--out", tmp_path / "input", "--labels", "npy", "--input-size")
-    at_input = np.load(tmp_path / "input" / "wide_labels.npy")
+    assert record["num_slots"] == NUM_SLOTS
+    assert rgb(tmp_path / "out" / "wide_overlay.png").shape == (48, 80, 3)  # at the input's size by default
+    assert rgb(tmp_path / "out" / "wide_slot0.png").shape == (48, 80)
+    at_input = np.array(record["labels"])
     assert at_input.shape == (48, 80) and (at_input[:, :16] == -1).all() and (at_input[:, 16:64] >= 0).all()
+    outside = rgb(tmp_path / "out" / "wide_overlay.png")[:, :16]  # not seen by the model: left uncoloured
+    assert np.abs(outside.astype(int) - rgb(wide)[:, :16].astype(int)).max() <= 1
+    run(capsys, "segment", wide, "--out", tmp_path / "model", "--labels", "npy", "--model-size")
+    assert np.load(tmp_path / "model" / "wide_labels.npy").shape == (64, 64)
+    assert rgb(tmp_path / "model" / "wide_overlay.png").shape == (64, 64, 3)
 
 
 @pytest.mark.parametrize(
@@ -105,8 +110,11 @@ def test_folders_are_expanded_and_repeated_names_kept_apart(capsys, tmp_path):
         (["remove", SCENES[0], "--slot", str(NUM_SLOTS)], f"`--slot` must be a slot index in [0, {NUM_SLOTS}), got"),
         (["edit", *SCENES, "--swap", "0", "-1"], "`--swap J` must be a slot index"),
         (["edit", SCENES[0], "{two}", "--swap", "0", "0"], "pairs the images of its two inputs: got 1 and 2"),
-        (["reconstruct", SCENES[0], "--mask-ratio", "1.5"], "`mask_ratio` must be in [0, 1], got 1.5"),
+        (["reconstruct", SCENES[0], "--mask-ratio", "1.5"], "--mask-ratio must be in [0, 1], got 1.5"),
+        (["reconstruct", SCENES[0], "--num-inference-steps", "0"], "--num-inference-steps must be >= 1, got 0"),
         (["segment", SCENES[0], "--pipeline", "{empty}"], "is not a saved pipeline (no model_index.json)"),
+        (["segment", SCENES[0], "--pipeline", "/no/such/dir"], "--pipeline /no/such/dir: no such folder"),
+        (["segment", SCENES[0], "--pipeline", "./no-such-dir/x"], "--pipeline ./no-such-dir/x: no such folder"),
     ],
 )
 def test_bad_input_is_one_error_line_and_exit_status_2(capsys, tmp_path, argv, message):
@@ -120,3 +128,26 @@ def test_bad_input_is_one_error_line_and_exit_status_2(capsys, tmp_path, argv, m
     lines = [line for line in err.splitlines() if line.strip() and "%|" not in line]
     assert status == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
     assert message in lines[0]
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["segment", "--help"], ["reconstruct", SCENES[0], "--mask-ratio", "2"]])
+def test_help_and_argument_mistakes_answer_without_importing_torch(argv, tmp_path):
+    """What makes them answer at once: the package and the command import torch, transformers and diffusers only
+    once every argument has been checked."""
+    check = (
+        "import sys\nfrom mogent_hf.cli import main\ntry:\n    status = main(sys.argv[1:])\nexcept SystemExit as e:\n"
+        "    status = e.code\nheavy = sorted({'torch', 'transformers', 'diffusers'} & set(sys.modules))\n"
+        "print('heavy:', heavy, 'status:', status)"
+    )
+    result = subprocess.run([sys.executable, "-c", check, *argv], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert "heavy: [] status:" in result.stdout, result.stdout + result.stderr
+    assert result.stdout.strip().endswith("status: 0" if "--help" in argv else "status: 2")
+
+
+def test_the_default_pipeline_is_the_shipped_checkpoint_and_its_help_says_what_it_knows(capsys):
+    assert (DEFAULT_PIPELINE / "model_index.json").is_file()
+    with pytest.raises(SystemExit):
+        main(["segment", "--help"])
+    assert "synthetic CLEVR-like scenes" in capsys.readouterr().out

@@ -2,7 +2,7 @@
 Ctrl-C that saves and tells how to resume, help for every option, and the schedules a run actually follows."""
 
 import json
-import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -38,6 +38,8 @@ def command_error(main, argv, capsys) -> str:
     "argv, message",
     [
         (["--synthetic", "clevr", "--resolution", "63"], "`--resolution` must be a multiple of 4"),
+        (["--resolution", "63"], "`--resolution` must be a multiple of 4"),  # the flag's mistake, not the data's
+        (["--preset", "tiny"], "a data source is needed: give one of --synthetic"),
         (["--dataset_name", "/no/such/dataset/dir"], "/no/such/dataset/dir"),
         (["--synthetic", "clevr", "--output_dir", __file__], "`--output_dir` must be a directory"),
         (["--synthetic", "clevr", "--max_train_steps", "0"], "`--max_train_steps` must be >= 1"),
@@ -57,6 +59,14 @@ def test_a_mistake_in_the_evaluation_or_data_flags_ends_in_one_error_line_and_ex
     assert missing in command_error(evaluate_script.main, ["--pipelines", missing, "--synthetic", "clevr"], capsys)
     line = command_error(data_main, ["make", "--kind", "clevr", "--num-train", "0", "--out", str(tmp_path)], capsys)
     assert "--num-train" in line
+
+
+def test_an_argparse_mistake_is_one_line_not_the_usage_block(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.parse_args(["--seed", "one"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1
+    assert "error: argument --seed: invalid int value: 'one'" in err[0] and "--help" in err[0]
 
 
 def test_a_bug_keeps_its_traceback():
@@ -94,23 +104,33 @@ def logged_steps(output_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (output_dir / "logs.jsonl").read_text().splitlines()]
 
 
-def test_ctrl_c_saves_a_checkpoint_and_the_resumed_run_ends_with_the_uninterrupted_weights(tmp_path):
+LAUNCHERS = {"python": [sys.executable], "accelerate launch": [sys.executable, "-m", "accelerate.commands.launch"]}
+
+
+def as_run_here(command: str) -> list[str]:
+    """A printed command line → what runs it in this environment (this interpreter, its accelerate)."""
+    words = shlex.split(command)
+    if words[:2] == ["accelerate", "launch"]:
+        return [*LAUNCHERS["accelerate launch"], *words[2:]]
+    assert words[0] == "python", command
+    return [sys.executable, *words[1:]]
+
+
+@pytest.mark.parametrize("launcher", list(LAUNCHERS))
+def test_ctrl_c_saves_and_the_printed_resume_command_ends_with_the_uninterrupted_weights(tmp_path, launcher):
+    """Interrupted under `python` or `accelerate launch` (which set different thread counts), the run resumes with
+    the command it prints (same launcher, same threads) and ends bit-exact with an uninterrupted run."""
     common = [*TINY, "--max_train_steps", "24", "--validation_steps", "1", "--checkpointing_steps", "100"]
     interrupted = tmp_path / "interrupted"
     argv = [*common, "--output_dir", str(interrupted), "--resume_from_checkpoint", "latest"]
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "training" / "train.py"), *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())},  # as the runs in this process below
-    )
-    deadline = time.monotonic() + 120
+    process = subprocess.Popen([*LAUNCHERS[launcher], "training/train.py", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 300
     while not (interrupted / "logs.jsonl").exists() or len(logged_steps(interrupted)) < 3:
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 128 + signal.SIGINT, stderr
     assert "Traceback" not in stderr
     assert "No checkpoint in" in stderr  # `latest` with nothing to resume says so on the console
@@ -119,18 +139,36 @@ def test_ctrl_c_saves_a_checkpoint_and_the_resumed_run_ends_with_the_uninterrupt
     step = int(checkpoints[0].name.split("-")[1])
     assert 3 <= step < 24
     assert f"Stopped at step {step} of 24" in stdout
-    assert "--resume_from_checkpoint latest" in stdout.split("Resume with:")[1]
+    command = stdout.split("Resume with:")[1].strip().splitlines()[0]
+    assert command.startswith(launcher + " training/train.py ") and command.endswith("--resume_from_checkpoint latest")
+    threads = shlex.split(command)[shlex.split(command).index("--num_threads") + 1]
+    assert threads == "1" or launcher == "python"  # accelerate launch runs one thread per process
 
-    train.main([*common, "--output_dir", str(interrupted), "--resume_from_checkpoint", "latest"])
-    train.main([*common, "--output_dir", str(tmp_path / "straight")])
-    resumed, straight = (
+    subprocess.run(as_run_here(command), cwd=ROOT, check=True, capture_output=True, timeout=300)
+    straight = [*LAUNCHERS[launcher], "training/train.py", *common, "--output_dir", str(tmp_path / "straight"),
+                "--num_threads", threads]  # fmt: skip
+    subprocess.run(straight, cwd=ROOT, check=True, capture_output=True, timeout=300)
+    resumed, uninterrupted = (
         load_file(tmp_path / name / "model" / "model.safetensors") for name in ("interrupted", "straight")
     )
-    for key in straight:
-        torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=0, msg=key)
+    for key in uninterrupted:
+        torch.testing.assert_close(resumed[key], uninterrupted[key], rtol=0, atol=0, msg=key)
     assert [line["loss"] for line in logged_steps(interrupted)] == [
         line["loss"] for line in logged_steps(tmp_path / "straight")
     ]
+
+
+def test_the_resume_command_keeps_the_launcher_and_the_thread_count(monkeypatch):
+    argv = ["--preset", "tiny", "--num_threads", "2", "--resume_from_checkpoint=x", "--seed", "1"]
+    monkeypatch.delenv("ACCELERATE_DYNAMO_BACKEND", raising=False)
+    plain = "python training/train.py --preset tiny --seed 1 --num_threads 3 --resume_from_checkpoint latest"
+    assert train.resume_command(argv, num_threads=3) == plain
+    monkeypatch.setenv("ACCELERATE_DYNAMO_BACKEND", "NO")
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    assert train.resume_command(argv, num_threads=1, num_processes=2) == (
+        "accelerate launch --num_processes 2 --mixed_precision bf16 training/train.py --preset tiny --seed 1 "
+        "--num_threads 1 --resume_from_checkpoint latest"
+    )
 
 
 def test_the_schedules_a_run_follows_tau_sigma_and_both_learning_rates(tmp_path):

@@ -35,7 +35,15 @@ from mogent_hf.metrics.generation import (
     lpips_distance,
     mean_squared_error,
 )
-from mogent_hf.script_support import HelpFormatter, configure_logging, run_command, user_errors
+from mogent_hf.script_support import (
+    ArgumentParser,
+    HelpFormatter,
+    add_num_threads_argument,
+    configure_logging,
+    run_command,
+    set_num_threads,
+    user_errors,
+)
 from mogent_hf.visualization import line_plot
 
 SEGMENTATION = ("fg_ari", "miou", "fg_miou", "mbo")
@@ -43,7 +51,7 @@ SEGMENTATION = ("fg_ari", "miou", "fg_miou", "mbo")
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line's options, each with help text and its default shown."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--pipelines", nargs="+", required=True, help="pipeline directories or Hub ids")
     parser.add_argument("--names", nargs="+", default=None, help="column names (default: the directory names)")
     add_data_arguments(parser)
@@ -66,13 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="the models' dtype")
     parser.add_argument("--output_dir", default="eval-results", help="results.json, tables and plots")
+    add_num_threads_argument(parser)
     return parser
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
-    require_data_source(parser, args)
     if args.names is not None and len(args.names) != len(args.pipelines):
         parser.error(f"--names gives {len(args.names)} names for {len(args.pipelines)} pipelines")
     if (args.sweep_steps or args.sweep_temperatures) and args.inception_weights is None:
@@ -183,7 +191,9 @@ def markdown_table(results: dict[str, dict], keys: list[str], title: str) -> str
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     configure_logging()
+    set_num_threads(args.num_threads)
     with user_errors():  # unknown pipelines or data: one `error:` line on the command line
+        require_data_source(args)
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
         output_dir = Path(args.output_dir)
         names = args.names or [Path(p).name or p for p in args.pipelines]

@@ -19,6 +19,7 @@ import argparse
 import functools
 import importlib.util
 import json
+import os
 import shlex
 import sys
 import time
@@ -51,7 +52,17 @@ from mogent_hf.data import Shapes3DH5, SyntheticScenes, collate, iter_clevr_with
 from mogent_hf.data.render import RENDERERS
 from mogent_hf.metrics import segmentation_metrics
 from mogent_hf.model_card import render_model_card
-from mogent_hf.script_support import HelpFormatter, StopRequest, configure_logging, run_command, user_errors
+from mogent_hf.precision import warn_if_emulated
+from mogent_hf.script_support import (
+    ArgumentParser,
+    HelpFormatter,
+    StopRequest,
+    add_num_threads_argument,
+    configure_logging,
+    run_command,
+    set_num_threads,
+    user_errors,
+)
 from mogent_hf.training_utils import (
     PlateauHalver,
     StepBatchSampler,
@@ -163,10 +174,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--dataloader_num_workers", type=int, default=0, help="data-loading worker processes")
 
 
-def require_data_source(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """argparse's own error when no data source is given (the group is optional so that a preset can set one)."""
+def require_data_source(args: argparse.Namespace) -> None:
+    """A ValueError when no data source is given (the group is optional so that a preset can set one); checked
+    after the other flags' values, so that a mistake in those is reported as itself."""
     if not any(getattr(args, name) for name in ("synthetic", "dataset_name", "h5_path", "tfrecord_path")):
-        parser.error("one of the arguments --synthetic --dataset_name --h5_path --tfrecord_path is required")
+        raise ValueError("a data source is needed: give one of --synthetic, --dataset_name, --h5_path, --tfrecord_path")
 
 
 def quickstart_summary() -> str:
@@ -175,7 +187,7 @@ def quickstart_summary() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line's options, each with help text and its default shown."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     model = parser.add_argument_group("model")
     model.add_argument("--model_type", choices=tuple(MODELS), help="MOGENT (masked, parallel decoding) or SLATE "
                        "(autoregressive)", default="mogent")  # fmt: skip
@@ -224,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None, help="None: "
                        "accelerate's configuration (no)")  # fmt: skip
     train.add_argument("--seed", type=int, default=0, help="weights, data order and the synthetic scenes")
+    add_num_threads_argument(train)
 
     run = parser.add_argument_group("outputs")
     run.add_argument("--output_dir", default="mogent-output", help="the pipeline, checkpoints, samples, logs")
@@ -250,7 +263,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.preset == "quickstart":  # its recipe as defaults; flags given on the command line still win
         parser.set_defaults(**QUICKSTART["flags"])
         args = parser.parse_args(argv)
-    require_data_source(parser, args)
     if args.hub_strategy != "end" and not args.push_to_hub:
         parser.error(f"--hub_strategy {args.hub_strategy} pushes to the Hub: it needs --push_to_hub")
     if args.preset is None and args.pretrained_model_name_or_path is None:
@@ -512,14 +524,40 @@ def stop_requested(stop: StopRequest, accelerator: Accelerator) -> bool:
     return accelerator.reduce(flag, "sum").item() > 0
 
 
-def resume_command(argv: list[str] | None) -> str:
-    """The command line that continues this run from its newest checkpoint."""
-    argv, flag = list(sys.argv[1:] if argv is None else argv), "--resume_from_checkpoint"
-    while flag in argv:
-        index = argv.index(flag)
-        del argv[index : index + 2]
-    argv = [arg for arg in argv if not arg.startswith(flag + "=")]
-    return shlex.join(["python", "training/train.py", *argv, "--resume_from_checkpoint", "latest"])
+def launcher(num_processes: int) -> list[str]:
+    """How this process was started: `accelerate launch` (its environment variables tell; with the process count
+    and mixed precision it set) or plain `python`."""
+    if "ACCELERATE_DYNAMO_BACKEND" not in os.environ:
+        return ["python"]
+    command = ["accelerate", "launch"] + (["--num_processes", str(num_processes)] if num_processes > 1 else [])
+    precision = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+    return command + (["--mixed_precision", precision] if precision != "no" else [])
+
+
+def resume_command(argv: list[str] | None, num_threads: int, num_processes: int = 1) -> str:
+    """The command line that continues this run from its newest checkpoint as it was started: the same launcher
+    and the same thread count (both change the floating-point sums, so a resumed run is bit-exact only with them)."""
+    script = sys.argv[0] if Path(sys.argv[0]).name == "train.py" else "training/train.py"  # as it was run
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for flag in ("--resume_from_checkpoint", "--num_threads"):
+        while flag in argv:
+            index = argv.index(flag)
+            del argv[index : index + 2]
+        argv = [arg for arg in argv if not arg.startswith(flag + "=")]
+    options = ["--num_threads", str(num_threads), "--resume_from_checkpoint", "latest"]
+    return shlex.join([*launcher(num_processes), script, *argv, *options])
+
+
+def log_precision_and_threads(args: argparse.Namespace, accelerator: Accelerator, num_threads: int) -> None:
+    """One line with the precision and threads in use (a `--mixed_precision` flag overrides what `accelerate
+    launch` announced), and one warning where that precision is only emulated on this device."""
+    precision = accelerator.mixed_precision
+    announced = os.environ.get("ACCELERATE_MIXED_PRECISION")
+    source = "" if args.mixed_precision is None or announced in (None, precision) else (
+        f" (--mixed_precision overrides the '{announced}' that accelerate launch printed)")  # fmt: skip
+    logger.info(f"mixed precision: {precision}{source}; torch threads: {num_threads}", main_process_only=True)
+    if precision in ("bf16", "fp16") and accelerator.is_main_process:
+        warn_if_emulated(torch.bfloat16 if precision == "bf16" else torch.float16, accelerator.device)
 
 
 def format_metrics(metrics: dict) -> str:
@@ -533,8 +571,10 @@ def format_metrics(metrics: dict) -> str:
 def main(argv: list[str] | None = None):
     """Runs the training; returns the trained model (unwrapped) on every process."""
     args = parse_args(argv)
+    num_threads = set_num_threads(args.num_threads)
     with user_errors():  # a mistake in the flags or the data ends in one `error:` line on the command line
         config = build_config(args)
+        require_data_source(args)
         output_dir = Path(args.output_dir)
         if output_dir.exists() and not output_dir.is_dir():
             raise ValueError(f"`--output_dir` must be a directory, got the file {output_dir}")
@@ -553,6 +593,7 @@ def main(argv: list[str] | None = None):
         ],
     )
     configure_logging(accelerator.is_local_main_process)
+    log_precision_and_threads(args, accelerator, num_threads)
     with user_errors():
         total_steps = resolve_length(args, config, len(train_dataset), accelerator.num_processes)
         warmup, annealing = schedule_lengths(args, config, total_steps)
@@ -734,7 +775,7 @@ def main(argv: list[str] | None = None):
                     print(
                         f"Stopped at step {global_step} of {total_steps}: saved {output_dir}/checkpoint-{global_step}"
                     )
-                    print(f"Resume with:\n  {resume_command(argv)}")
+                    print(f"Resume with:\n  {resume_command(argv, num_threads, accelerator.num_processes)}")
                 accelerator.end_training()
                 raise SystemExit(stop.exit_status)
     progress.close()

@@ -1,46 +1,59 @@
 """mogent_hf: MOGENT (masked generative object-centric transformer) and its baseline SLATE as Hugging Face
-models (transformers) and pipelines (diffusers)."""
+models (transformers) and pipelines (diffusers).
 
-from transformers import AutoConfig, AutoImageProcessor, AutoModel, PreTrainedModel  # noqa: F401  (PreTrainedModel: see modeling_base)
+The package loads lazily, as transformers and diffusers do: `import mogent_hf` costs nothing (so that the
+`mogent-hf` command answers `--help` and argument mistakes at once), and the first public name taken from it
+(`from mogent_hf import MOGENTModel`, `mogent_hf.MOGENTPipeline`) imports torch, transformers and diffusers and
+registers the classes with `AutoConfig`, `AutoModel`, `AutoImageProcessor` and diffusers' `DiffusionPipeline`."""
 
-from .configuration_mogent import MOGENTConfig, SLATEConfig, SlotTransformerConfig
-from .image_processing_mogent import MOGENTImageProcessor
-from .modeling_base import SlotEncoderOutput, SlotTransformerOutput
-from .modeling_mogent import MOGENTModel
-from .modeling_slate import SLATEModel
-from .scheduling_maskgit import MaskGITScheduler
+from __future__ import annotations
 
-AutoConfig.register("mogent", MOGENTConfig, exist_ok=True)
-AutoConfig.register("slate", SLATEConfig, exist_ok=True)
-AutoModel.register(MOGENTConfig, MOGENTModel, exist_ok=True)
-AutoModel.register(SLATEConfig, SLATEModel, exist_ok=True)
-for _config_class in (MOGENTConfig, SLATEConfig):
-    AutoImageProcessor.register(_config_class, image_processor_classes={"pil": MOGENTImageProcessor}, exist_ok=True)
-
-from .pipelines import (  # noqa: E402
-    ConceptLibrary,
-    MOGENTPipeline,
-    SLATEPipeline,
-    SlotPipelineOutput,
-    load_slot_pipeline,
-    pipeline_for_model,
-)
+import importlib
 
 __version__ = "0.1.0"
-__all__ = [
-    "ConceptLibrary",
-    "MaskGITScheduler",
-    "MOGENTPipeline",
-    "SLATEPipeline",
-    "SlotPipelineOutput",
-    "MOGENTConfig",
-    "MOGENTImageProcessor",
-    "MOGENTModel",
-    "SLATEConfig",
-    "SLATEModel",
-    "SlotEncoderOutput",
-    "SlotTransformerConfig",
-    "SlotTransformerOutput",
-    "load_slot_pipeline",
-    "pipeline_for_model",
-]
+
+# public name → the module that defines it
+_PUBLIC_NAMES = {
+    "MOGENTConfig": "configuration_mogent",
+    "SLATEConfig": "configuration_mogent",
+    "SlotTransformerConfig": "configuration_mogent",
+    "MOGENTImageProcessor": "image_processing_mogent",
+    "SlotEncoderOutput": "modeling_base",
+    "SlotTransformerOutput": "modeling_base",
+    "MOGENTModel": "modeling_mogent",
+    "SLATEModel": "modeling_slate",
+    "MaskGITScheduler": "scheduling_maskgit",
+    "ConceptLibrary": "pipelines",
+    "MOGENTPipeline": "pipelines",
+    "SLATEPipeline": "pipelines",
+    "SlotPipelineOutput": "pipelines",
+    "load_slot_pipeline": "pipelines",
+    "pipeline_for_model": "pipelines",
+}
+__all__ = sorted(_PUBLIC_NAMES)
+
+
+def _load_and_register() -> None:
+    """Imports every public class and registers the models with transformers' Auto classes (the pipelines
+    register themselves with diffusers when `mogent_hf.pipelines` is imported)."""
+    from transformers import AutoConfig, AutoImageProcessor, AutoModel
+
+    for name, module in _PUBLIC_NAMES.items():
+        globals()[name] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    AutoConfig.register("mogent", MOGENTConfig, exist_ok=True)  # noqa: F821  (bound by the loop above)
+    AutoConfig.register("slate", SLATEConfig, exist_ok=True)  # noqa: F821
+    AutoModel.register(MOGENTConfig, MOGENTModel, exist_ok=True)  # noqa: F821
+    AutoModel.register(SLATEConfig, SLATEModel, exist_ok=True)  # noqa: F821
+    for config_class in (MOGENTConfig, SLATEConfig):  # noqa: F821
+        AutoImageProcessor.register(config_class, image_processor_classes={"pil": MOGENTImageProcessor}, exist_ok=True)  # noqa: F821
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    _load_and_register()
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC_NAMES))

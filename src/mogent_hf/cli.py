@@ -1,6 +1,9 @@
 """`mogent-hf`: a trained MOGENT or SLATE pipeline on your own image files, from the command line (segment,
 reconstruct, edit, remove, compose). A thin layer over the pipelines: it finds the files, calls one pipeline
-method per file, and writes PNGs (and label maps on request)."""
+method per file, and writes PNGs (and label maps on request).
+
+Start-up is kept short: torch, transformers and diffusers are imported only after every argument has been checked,
+so that `--help` and a mistake answer at once, and nothing is written before the model has loaded."""
 
 from __future__ import annotations
 
@@ -9,15 +12,27 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-import PIL.Image
-import torch
-from tqdm.auto import tqdm
+from mogent_hf.script_support import add_num_threads_argument, set_num_threads
 
-# The shipped full-scene checkpoint (in the repository; an editable install finds it). The one place to change it.
-DEFAULT_PIPELINE = Path(__file__).resolve().parents[2] / "checkpoints" / "mogent-small-full-iter15"
+DEFAULT_PIPELINE_NAME = "mogent-small-full-iter15"  # the shipped full-scene checkpoint; the one place to change it
 
-EXAMPLES = """examples:
+
+def default_pipeline() -> Path:
+    """The shipped checkpoint: inside the installed package (a wheel carries it as package data), or in the
+    repository's `checkpoints/` (an editable install)."""
+    installed = Path(__file__).resolve().parent / "checkpoints" / DEFAULT_PIPELINE_NAME
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[2] / "checkpoints" / installed.name
+
+
+DEFAULT_PIPELINE = default_pipeline()
+WHAT_THE_MODEL_KNOWS = (
+    "The default model was trained on synthetic CLEVR-like scenes (3-6 shaded spheres, cubes and cylinders on a grey "
+    "floor) at 64x64 px. Any picture is accepted; on a photograph its slots give colour-and-position patches, not "
+    "objects."
+)
+
+EXAMPLES = (
+    """examples:
   mogent-hf segment docs/examples/scene_0.png --out out/
       out/scene_0_overlay.png and one mask per slot, out/scene_0_slot0.png ... (K slots)
   mogent-hf segment photos/ --labels npy json --input-size
@@ -29,7 +44,13 @@ EXAMPLES = """examples:
   mogent-hf segment scene.png --pipeline org/mogent-clevr      any saved pipeline: a directory or a Hub id
 
 Inputs are image files or folders of them, of any size (centre square crop, resized to the model's resolution).
-Outputs are at the model's resolution. Errors (a missing file, a non-image, an unknown slot) exit with status 2."""
+segment writes its overlay, masks and label maps at each input's size (--model-size: at the model's); the decoding
+commands write images at the model's resolution. Errors (a missing file, a non-image, an unknown slot, a value out
+of range) exit with status 2 before the model loads.
+
+"""
+    + WHAT_THE_MODEL_KNOWS
+)
 
 
 class UsageError(Exception):
@@ -38,6 +59,8 @@ class UsageError(Exception):
 
 def image_files(inputs: list[str]) -> list[Path]:
     """Files and folders (their images, sorted, not recursive) → image paths; each file is checked to be an image."""
+    import PIL.Image
+
     extensions = {extension for extension in PIL.Image.registered_extensions()}
     paths = []
     for name in inputs:
@@ -68,6 +91,27 @@ def output_names(paths: list[Path]) -> list[str]:
     return names
 
 
+def check_pipeline_name(name: str) -> None:
+    """A `--pipeline` must be a saved pipeline's folder or a well-formed Hub id (whether the Hub has it is known
+    only when it loads)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise UsageError(f"--pipeline {name} is not a saved pipeline (no model_index.json)")
+        return
+    if path.exists():
+        raise UsageError(f"--pipeline {name} is a file: expected a pipeline's folder or a Hub id")
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise UsageError(f"--pipeline {name}: no such folder, and not a Hub id (org/name)") from None
+    if name.startswith((".", "~")) or name.count("/") > 1:  # valid as an id, but written as a path
+        raise UsageError(f"--pipeline {name}: no such folder")
+
+
 def load_pipeline(name: str, device: str):
     """A saved MOGENT or SLATE pipeline (directory or Hub id) on `device`, its progress bars off."""
     from diffusers.utils import logging as diffusers_logging
@@ -75,10 +119,6 @@ def load_pipeline(name: str, device: str):
 
     from mogent_hf.pipelines import load_slot_pipeline
 
-    if name == str(DEFAULT_PIPELINE) and not DEFAULT_PIPELINE.is_dir():
-        raise UsageError(f"the default pipeline {DEFAULT_PIPELINE} is not here: pass --pipeline DIR_OR_HUB_ID")
-    if Path(name).is_dir() and not (Path(name) / "model_index.json").is_file():
-        raise UsageError(f"--pipeline {name} is not a saved pipeline (no model_index.json)")
     for logging in (diffusers_logging, transformers_logging):
         logging.disable_progress_bar()
         logging.set_verbosity_error()
@@ -87,8 +127,11 @@ def load_pipeline(name: str, device: str):
     return pipe
 
 
-def seeded(pipe, args) -> torch.Generator:
-    """A fresh generator per file, so that each file's result depends on `--seed`, not on the files before it."""
+def seeded(pipe, args):
+    """A fresh `torch.Generator` per file, so that each file's result depends on `--seed`, not on the files
+    before it."""
+    import torch
+
     return torch.Generator(pipe.device).manual_seed(args.seed)
 
 
@@ -102,37 +145,55 @@ def decode_kwargs(pipe, args) -> dict:
     return kwargs
 
 
-def save_png(image: torch.Tensor, path: Path) -> None:
-    """(3,H,W) or (H,W) float in [0,1] → an 8-bit PNG."""
+def save_png(image, path: Path) -> None:
+    """A tensor (3,H,W) or (H,W) float in [0,1] → an 8-bit PNG (its folder is made on the first write)."""
+    import numpy as np
+    import PIL.Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
     array = (image.detach().float().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
     PIL.Image.fromarray(array.transpose(1, 2, 0) if array.ndim == 3 else array).save(path)
 
 
 def segment(pipe, paths, names, args) -> list[Path]:
+    """Overlay, one mask per slot and label maps, at each input's size (the crop the model saw; -1 and no colour
+    outside it) or, with --model-size, at the model's resolution."""
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+
+    from mogent_hf.image_processing_mogent import to_rgb
     from mogent_hf.visualization import overlay_labels
 
     written, num_slots = [], pipe.model.config.num_slots
     for path, name in zip(tqdm(paths, desc="segment", unit="image"), names):
         features = pipe.image_processor(str(path), return_tensors="pt", return_input_sizes=True)
         slot_masks = pipe.encode(features.pixel_values, generator=seeded(pipe, args)).slot_masks
-        slot_masks = slot_masks.float().cpu()  # (1,K,H,W)
-        overlay = overlay_labels(features.pixel_values, slot_masks.argmax(1), num_colours=num_slots)
+        slot_masks = slot_masks.float().cpu()  # (1,K,h,w) at the model's resolution
+        if args.model_size:
+            image, labels = features.pixel_values[0], slot_masks.argmax(1)[0]
+        else:
+            rgb = to_rgb(pipe.image_processor.load(path))  # (H,W,3) uint8, as the processor read it
+            image = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)  # (3,H,W)
+            slot_masks = pipe.image_processor.post_process_slot_masks(slot_masks, features.input_sizes)[0][None]
+            labels = pipe.image_processor.post_process_segmentation(slot_masks, features.input_sizes)[0]
+        overlay = overlay_labels(image[None], labels[None], num_colours=num_slots)
         files = [(overlay[0], args.out / f"{name}_overlay.png")]
         files += [(slot_masks[0, k], args.out / f"{name}_slot{k}.png") for k in range(num_slots)]
-        for image, file in files:
-            save_png(image, file)
+        for picture, file in files:
+            save_png(picture, file)
             written.append(file)
         if args.labels:
-            if args.input_size:
-                labels = pipe.image_processor.post_process_segmentation(slot_masks, features.input_sizes)[0]
-            else:
-                labels = slot_masks.argmax(1)[0]
             written += save_labels(labels.numpy(), args.out / f"{name}_labels", args.labels, path, num_slots)
     return written
 
 
-def save_labels(labels: np.ndarray, stem: Path, formats: list[str], source: Path, num_slots: int) -> list[Path]:
-    """A label map (H,W) int (slot per pixel, -1 where the model saw nothing) → stem.npy and/or stem.json."""
+def save_labels(labels, stem: Path, formats: list[str], source: Path, num_slots: int) -> list[Path]:
+    """A label map, an (H,W) int array (slot per pixel, -1 where the model saw nothing) → stem.npy and/or
+    stem.json."""
+    import numpy as np
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     if "npy" in formats:
         np.save(stem.with_suffix(".npy"), labels.astype(np.int64))
@@ -145,6 +206,8 @@ def save_labels(labels: np.ndarray, stem: Path, formats: list[str], source: Path
 
 
 def reconstruct(pipe, paths, names, args) -> list[Path]:
+    from tqdm.auto import tqdm
+
     written = []
     for path, name in zip(tqdm(paths, desc="reconstruct", unit="image"), names):
         images = pipe(images=str(path), mask_ratio=args.mask_ratio, output_type="pt", **decode_kwargs(pipe, args))
@@ -155,6 +218,8 @@ def reconstruct(pipe, paths, names, args) -> list[Path]:
 
 def edit(pipe, paths, names, args) -> list[Path]:
     """`paths` holds the first input's images, then as many of the second's: they are paired in order."""
+    from tqdm.auto import tqdm
+
     half = len(paths) // 2
     swap = [(pipe.check_slot_index(i, "--swap I"), pipe.check_slot_index(j, "--swap J")) for i, j in args.swap]
     written = []
@@ -168,6 +233,8 @@ def edit(pipe, paths, names, args) -> list[Path]:
 
 
 def remove(pipe, paths, names, args) -> list[Path]:
+    from tqdm.auto import tqdm
+
     slot = pipe.check_slot_index(args.slot, "--slot")
     background = (
         None if args.background_slot is None else pipe.check_slot_index(args.background_slot, "--background-slot")
@@ -182,8 +249,8 @@ def remove(pipe, paths, names, args) -> list[Path]:
 
 def compose(pipe, paths, names, args) -> list[Path]:
     """Slots of every input → a concept library (k-means) → `--num-images` new scenes."""
-    if args.num_images < 1:
-        raise UsageError(f"--num-images must be >= 1, got {args.num_images}")
+    from tqdm.auto import tqdm
+
     files = (str(path) for path in tqdm(paths, desc="compose: slots", unit="image"))  # one batch per file
     library = pipe.build_concept_library(files, num_concepts=args.num_concepts, seed=args.seed)
     out = pipe.compose(args.num_images, library, output_type="pt", **decode_kwargs(pipe, args))
@@ -192,9 +259,31 @@ def compose(pipe, paths, names, args) -> list[Path]:
         written.append(args.out / f"composed_{index}.png")
         save_png(image, written[-1])
     if args.save_library:
+        args.save_library.parent.mkdir(parents=True, exist_ok=True)
         library.save(str(args.save_library))
         written.append(args.save_library)
     return written
+
+
+def check_arguments(args) -> None:
+    """Every value a command line can get wrong, checked before anything loads: ranges, and slot indices against
+    the pipeline's `num_slots` where the pipeline is a local folder (a Hub pipeline's once it has loaded)."""
+    for name in ("num_inference_steps", "num_images", "num_concepts"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    mask_ratio = getattr(args, "mask_ratio", None)
+    if mask_ratio is not None and not 0 <= mask_ratio <= 1:
+        raise UsageError(f"--mask-ratio must be in [0, 1], got {args.mask_ratio}")
+    config_file = Path(args.pipeline).expanduser() / "model" / "config.json"
+    num_slots = json.loads(config_file.read_text()).get("num_slots") if config_file.is_file() else None
+    slots = [("--slot", getattr(args, "slot", None)), ("--background-slot", getattr(args, "background_slot", None))]
+    slots += [(flag, index) for pair in getattr(args, "swap", None) or [] for flag, index in zip(("--swap I",
+              "--swap J"), pair)]  # fmt: skip
+    for flag, index in slots:
+        if index is not None and (index < 0 or (num_slots is not None and index >= num_slots)):
+            bound = f"[0, {num_slots})" if num_slots is not None else ">= 0"
+            raise UsageError(f"`{flag}` must be a slot index in {bound}, got {index}")
 
 
 COMMANDS = {
@@ -228,14 +317,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--out", type=Path, default=Path("mogent-hf-outputs"), help="output folder (%(default)s)")
         sub.add_argument("--seed", type=int, default=0, help="seed of every random draw (%(default)s)")
         sub.add_argument("--device", default="cpu", help="torch device (%(default)s)")
+        add_num_threads_argument(sub, flag="--num-threads")
         if name != "segment":
             sub.add_argument("--num-inference-steps", type=int, default=20,
                              help="MaskGIT decoding steps T (MOGENT only; %(default)s)")  # fmt: skip
         if name == "segment":
             sub.add_argument("--labels", nargs="+", choices=("npy", "json"), default=[],
                              help="also write label maps (slot index per pixel) as .npy and/or .json")  # fmt: skip
-            sub.add_argument("--input-size", action="store_true",
-                             help="label maps at each input's size (-1 outside the crop the model saw)")  # fmt: skip
+            size = sub.add_mutually_exclusive_group()
+            size.add_argument("--model-size", action="store_true",
+                              help="write everything at the model's resolution, not each input's size")  # fmt: skip
+            size.add_argument("--input-size", dest="model_size", action="store_false",
+                              help="write everything at each input's size (the default; -1 and no colour outside "
+                              "the crop the model saw)")  # fmt: skip
         if name == "reconstruct":
             sub.add_argument("--mask-ratio", type=float, default=0.5,
                              help="share of tokens re-masked and decoded, in [0, 1] (%(default)s)")  # fmt: skip
@@ -261,8 +355,12 @@ def main(argv: list[str] | None = None) -> int:
             paths = first + second
         else:
             paths = image_files(args.inputs)
+        check_pipeline_name(args.pipeline)
+        check_arguments(args)
+        if args.out.exists() and not args.out.is_dir():
+            raise UsageError(f"--out {args.out} is a file: expected a folder")
+        set_num_threads(args.num_threads)
         pipe = load_pipeline(args.pipeline, args.device)
-        args.out.mkdir(parents=True, exist_ok=True)
         written = COMMANDS[args.command][0](pipe, paths, output_names(paths), args)
     except (UsageError, ValueError, OSError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -1,18 +1,30 @@
 """What the project's scripts share (`training/train.py`, `training/evaluate.py`, `python -m mogent_hf.data`;
 the `mogent-hf` command itself lives in `cli.py`): a user's mistake ends in one `error: …` line and exit status 2
 (as argparse does) while bugs keep their traceback, logging set up as diffusers' example scripts do, a help
-formatter that shows every default, and a graceful stop on Ctrl-C / SIGTERM."""
+formatter that shows every default, a graceful stop on Ctrl-C / SIGTERM, and the applications' thread count.
+
+The library itself never changes the process's threads: the applications (`train.py`, `evaluate.py`, `mogent-hf`,
+the demo) do, through `--num_threads` (docs/benchmarks.md has the measurements behind the default)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
 
 USER_ERRORS = (ValueError, OSError, ImportError)  # bad values, missing files or repositories, missing extras
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line (`prog: error: message` and a pointer to --help, exit status 2)
+    instead of a usage block that, for a script with sixty options, hides the message."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -103,3 +115,47 @@ class StopRequest:
     def exit_status(self) -> int:
         """128 + the signal's number, as a shell reports a process ended by it (130 for Ctrl-C)."""
         return 128 + (self.signal_number or 0)
+
+
+def idle_cores() -> int:
+    """The CPU cores this process may run on that other processes are not keeping busy (the usable cores minus the
+    one-minute load average, rounded; at least 1)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # no load average on this system
+        return cores
+    return max(1, min(cores, round(cores - load)))
+
+
+def resolve_num_threads(requested: str | int) -> int:
+    """`--num_threads` → a thread count: a positive int as given; "auto" → `OMP_NUM_THREADS` when set (as
+    `accelerate launch` sets it), else `idle_cores()`: all free cores on a quiet machine, one when a neighbour
+    keeps the others busy (two threads then wait on each other at every op: docs/benchmarks.md)."""
+    if requested == "auto":
+        from_environment = os.environ.get("OMP_NUM_THREADS", "")
+        return int(from_environment) if from_environment.isdigit() and int(from_environment) > 0 else idle_cores()
+    return int(requested)
+
+
+def num_threads_value(text: str) -> str | int:
+    """argparse type of `--num_threads`: "auto" or an int >= 1."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or an integer >= 1, got {text!r}")
+    return int(text)
+
+
+def add_num_threads_argument(parser: argparse.ArgumentParser, flag: str = "--num_threads") -> None:
+    parser.add_argument(flag, type=num_threads_value, default="auto", help="torch CPU threads: an integer, or "
+                        "'auto' (OMP_NUM_THREADS if set, else the cores not busy with other processes)")  # fmt: skip
+
+
+def set_num_threads(requested: str | int) -> int:
+    """Sets torch's intra-op threads from a `--num_threads` value; returns the count."""
+    import torch
+
+    count = resolve_num_threads(requested)
+    torch.set_num_threads(count)
+    return count

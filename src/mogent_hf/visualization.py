@@ -18,13 +18,15 @@ def overlay_labels(
     images: torch.Tensor, labels: torch.Tensor, alpha: float = 0.55, num_colours: int | None = None
 ) -> torch.Tensor:
     """Colours each pixel of `images` (B,3,H,W) in [0,1] by its slot in `labels` (B,H,W) long; returns (B,3,H,W).
-    `num_colours` (e.g. the number of slots) fixes the palette, so slot k has the same colour in every image."""
+    Pixels labelled -1 (outside what the model saw) keep their colour. `num_colours` (e.g. the number of slots)
+    fixes the palette, so slot k has the same colour in every image."""
     if images.ndim != 4 or labels.shape != (images.shape[0], *images.shape[2:]):
         raise ValueError(f"`labels` must have shape (B,H,W) = {(images.shape[0], *images.shape[2:])}, got "
                          f"{tuple(labels.shape)}")  # fmt: skip
-    palette = slot_palette(num_colours or int(labels.max()) + 1).to(images.device, images.dtype)
-    colours = palette[labels].permute(0, 3, 1, 2)  # (B,3,H,W)
-    return (1 - alpha) * images + alpha * colours
+    palette = slot_palette(num_colours or max(int(labels.max()) + 1, 1)).to(images.device, images.dtype)
+    colours = palette[labels.clamp(min=0)].permute(0, 3, 1, 2)  # (B,3,H,W)
+    seen = (labels >= 0)[:, None]  # (B,1,H,W)
+    return torch.where(seen, (1 - alpha) * images + alpha * colours, images)
 
 
 def image_grid(columns: list[torch.Tensor], scale: int = 1, padding: int = 2) -> PIL.Image.Image:

@@ -6,15 +6,13 @@ import argparse
 
 from tqdm.auto import tqdm
 
-from ..script_support import HelpFormatter, run_command, user_errors
+from ..script_support import ArgumentParser, HelpFormatter, run_command, user_errors
 from .synthetic import dataset_card, make_synthetic_dataset, push_dataset_folder, save_as_hub_layout
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `make` command's options, each with help text and its default shown."""
-    parser = argparse.ArgumentParser(
-        prog="python -m mogent_hf.data", description=__doc__, formatter_class=HelpFormatter
-    )
+    parser = ArgumentParser(prog="python -m mogent_hf.data", description=__doc__, formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     make = commands.add_parser("make", help="render a synthetic dataset in the Hub's parquet layout",
                                formatter_class=HelpFormatter)  # fmt: skip
