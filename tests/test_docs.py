@@ -84,3 +84,21 @@ def test_seed_summary_reads_the_evaluation_outputs_the_results_log_quotes(capsys
         sys.argv = sys_argv
     table = capsys.readouterr().out
     assert "| fg_ari | 0.665 / 0.495 | 0.493 / 0.588 | 0.696 / 0.459 | 0.640 / 0.484 |" in table  # the log's table
+
+
+def test_results_page_training_and_evaluation_commands_parse():
+    """The commands that reproduce docs/results.md name flags the scripts still take."""
+    import shlex
+
+    sys.path.append(str(ROOT / "training"))
+    import train
+
+    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "training" / "evaluate.py")
+    evaluate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate)
+    page = (ROOT / "docs" / "results.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)\n```", page, flags=re.S)
+    commands = [shlex.split(line) for block in blocks for line in block.splitlines()]
+    parsers = {"training/train.py": train.parse_args, "training/evaluate.py": evaluate.parse_args}
+    parsed = [parsers[words[1]](words[2:]) for words in commands if words[:1] == ["python"] and words[1] in parsers]
+    assert len(parsed) == 5
