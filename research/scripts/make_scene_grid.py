@@ -1,4 +1,7 @@
-"""Draws docs/synthetic_scenes.png: 16 synthetic scenes (8 clevr 64 px, 4 simple clevr, 4 shapes3d) over their masks."""
+"""Draws docs/synthetic_scenes.png: 16 synthetic scenes (8 clevr 64 px, 4 simple clevr, 4 shapes3d) over their masks:
+`python research/scripts/make_scene_grid.py`."""
+
+from pathlib import Path
 
 import numpy as np
 import PIL.Image
@@ -14,5 +17,5 @@ images = np.concatenate([scene.image for scene in scenes], axis=1)
 masks = np.concatenate([PALETTE[scene.mask] for scene in scenes], axis=1)
 grid = np.concatenate([images, masks], axis=0)
 PIL.Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), PIL.Image.NEAREST).save(
-    "docs/synthetic_scenes.png"
+    Path(__file__).resolve().parents[2] / "docs" / "synthetic_scenes.png"
 )

@@ -1,8 +1,8 @@
-"""Why SLATE's masks score higher mIoU/mBO than MOGENT's in run C (docs/results.md): for every object of 256
+"""Why SLATE's masks score higher mIoU/mBO than MOGENT's in run C (research/results_log.md): for every object of 256
 held-out simple scenes, the slot that covers most of it — its recall (share of the object in that slot), its
 precision (share of the slot that is the object) and the background share of that slot.
 
-    python docs/measure_mask_precision.py runs/C-mogent runs/C-slate
+    python research/scripts/measure_mask_precision.py runs/C-mogent runs/C-slate
 """
 
 from __future__ import annotations

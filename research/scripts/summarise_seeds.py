@@ -2,8 +2,8 @@
 holding a "mogent" and a "slate" entry): the metric of each model per seed, the mean and sample standard deviation
 over seeds, the paired difference MOGENT − SLATE per seed and in how many seeds MOGENT leads.
 
-    python docs/summarise_seeds.py docs/runs/eval/C-6000.json docs/runs/eval/C1-6000.json \\
-        docs/runs/eval/C2-6000.json docs/runs/eval/C3-6000.json
+    python research/scripts/summarise_seeds.py research/eval/C-6000.json research/eval/C1-6000.json \\
+        research/eval/C2-6000.json research/eval/C3-6000.json
 """
 
 from __future__ import annotations

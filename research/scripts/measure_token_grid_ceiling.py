@@ -9,8 +9,8 @@ objects are not lost), upsamples it as the model does, takes the argmax and scor
 on the held-out scenes of `training/evaluate.py`. The best row over w is a lower bound of the ceiling of
 FG-ARI / mIoU / FG-mIoU / mBO for masks at that token grid: no slot encoder scores above it by much.
 
-    python docs/measure_token_grid_ceiling.py                       # 64 px full scenes, 3-6 objects
-    python docs/measure_token_grid_ceiling.py --simple --min_objects 2 --max_objects 4
+    python research/scripts/measure_token_grid_ceiling.py                       # 64 px full scenes, 3-6 objects
+    python research/scripts/measure_token_grid_ceiling.py --simple --min_objects 2 --max_objects 4
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Draws docs/trained_model.png from the shipped checkpoint: held-out synthetic scenes, their slot masks, a
 reconstruction from half of the tokens, an object swapped between two scenes and an object removed.
 
-    python docs/make_trained_model_figure.py [--pipeline checkpoints/mogent-small] [--out docs/trained_model.png]
-    python docs/make_trained_model_figure.py --pipeline checkpoints/mogent-small-full-iter15 --full_scenes \
+    python research/scripts/make_trained_model_figure.py [--pipeline checkpoints/mogent-small] \
+        [--out docs/trained_model.png]
+    python research/scripts/make_trained_model_figure.py --pipeline checkpoints/mogent-small-full-iter15 --full_scenes \
         --out docs/trained_model_full.png     # textured scenes with 3-6 objects
 """
 
@@ -17,7 +18,7 @@ from mogent_hf import MOGENTPipeline
 from mogent_hf.data import SyntheticScenes, collate
 from mogent_hf.visualization import image_grid, overlay_labels
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def object_slot(labels: torch.Tensor) -> int:

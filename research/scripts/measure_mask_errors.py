@@ -12,9 +12,10 @@
    model trained with the mixture loss, also that mixture's posterior (which slot explains each token). MOGENT
    only: SLATE's causal decoder is not read with masked inputs, so a SLATE pipeline gets parts 1 and 2.
 
-    python docs/measure_mask_errors.py checkpoints/mogent-small-full
-    python docs/measure_mask_errors.py runs/C-mogent --simple --min_objects 2 --max_objects 4
-    python docs/measure_mask_errors.py runs/C-slate --simple --min_objects 2 --max_objects 4 --mask_ratios 1.0
+    python research/scripts/measure_mask_errors.py checkpoints/mogent-small-full
+    python research/scripts/measure_mask_errors.py runs/C-mogent --simple --min_objects 2 --max_objects 4
+    python research/scripts/measure_mask_errors.py runs/C-slate --simple --min_objects 2 --max_objects 4 \
+        --mask_ratios 1.0
 """
 
 from __future__ import annotations

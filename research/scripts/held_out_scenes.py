@@ -1,5 +1,5 @@
-"""The held-out synthetic CLEVR-like scenes of `training/evaluate.py` for the docs/measure_*.py scripts: the same
-command-line options and the same scenes (the "test" split of the seed's stream)."""
+"""The held-out synthetic CLEVR-like scenes of `training/evaluate.py` for the measure_*.py scripts beside it: the
+same command-line options and the same scenes (the "test" split of the seed's stream)."""
 
 from __future__ import annotations
 

@@ -3,11 +3,11 @@ the count; `measure_slot_iterations.py` measures what it changes): the same weig
 `num_slot_iterations` changed, and the validation of `training/train.py` (64 held-out scenes of the training run's
 data, its seed) redone, so that `eval_results.json`, `samples.png` and the card's numbers are the new count's.
 
-    python docs/make_iteration_checkpoint.py checkpoints/mogent-small-full runs/mogent-small-full-15-at-test \
-        --iterations 15 --steps 20500 --min_objects 3 --max_objects 6
+    python research/scripts/make_iteration_checkpoint.py checkpoints/mogent-small-full \
+        runs/mogent-small-full-15-at-test --iterations 15 --steps 20500 --min_objects 3 --max_objects 6
 
 (This made `checkpoints/mogent-small-full-iter15` until session 13; that folder now holds the model trained with 15
-iterations, `docs/runs/launch_X_iter15_training.sh`.)
+iterations, `research/runs/launch_X_iter15_training.sh`.)
 
 The card is `training/train.py`'s card of the source pipeline's training run with the new validation numbers; a
 paragraph on how it was made goes below it by hand.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training"))
 from train import validate  # noqa: E402
 
 from mogent_hf import MOGENTModel  # noqa: E402

@@ -2,9 +2,10 @@
 them (batch 32 of full synthetic scenes with 3–6 objects, Adam, gradient clipping; the slot encoder and decoder on,
 after the DVAE-only phase), each candidate in a fresh process (its own peak RSS, nothing warm from the last one).
 
-    OMP_NUM_THREADS=1 python docs/measure_step_time.py                      # every candidate, 5 + 20 steps each
-    OMP_NUM_THREADS=1 python docs/measure_step_time.py --candidates small medium --steps 30
-    OMP_NUM_THREADS=1 python docs/measure_step_time.py --set num_slot_iterations=3 mixture_loss_weight=1.0  # stage 1
+    OMP_NUM_THREADS=1 python research/scripts/measure_step_time.py            # every candidate, 5 + 20 steps each
+    OMP_NUM_THREADS=1 python research/scripts/measure_step_time.py --candidates small medium --steps 30
+    OMP_NUM_THREADS=1 python research/scripts/measure_step_time.py --set num_slot_iterations=3 \
+        mixture_loss_weight=1.0  # stage 1
 
 The scenes are rendered once before the clock starts (rendering a batch is timed apart: train.py renders on the
 fly, so it adds that time to every step). A candidate is the `small` preset with overrides (below).

@@ -2,8 +2,8 @@
 with (the weights do not depend on the count): FG-ARI / mIoU / FG-mIoU / mBO on held-out synthetic scenes, the
 procedure of `training/evaluate.py`'s Table 2 (at the trained count it gives the same numbers).
 
-    python docs/measure_slot_iterations.py checkpoints/mogent-small-full --min_objects 3 --max_objects 6
-    python docs/measure_slot_iterations.py runs/C-mogent --simple --min_objects 2 --max_objects 4
+    python research/scripts/measure_slot_iterations.py checkpoints/mogent-small-full --min_objects 3 --max_objects 6
+    python research/scripts/measure_slot_iterations.py runs/C-mogent --simple --min_objects 2 --max_objects 4
 """
 
 from __future__ import annotations

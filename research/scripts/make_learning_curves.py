@@ -1,9 +1,9 @@
-"""Draws the learning-curve figures of docs/results.md from the validation logs of its runs (docs/runs/*.jsonl,
-copied from each run's logs.jsonl): FG-ARI, mBO, codes in use and decoder cross-entropy against the step. One
-figure per group of runs (FIGURES: file name → run-name prefixes); a run continued from another's model starts at
-the steps that model had trained (STARTS).
+"""Draws the learning-curve figures of research/results_log.md (research/figures/) from the validation logs of its
+runs (research/runs/*.jsonl, copied from each run's logs.jsonl): FG-ARI, mBO, codes in use and decoder cross-entropy
+against the step. One figure per group of runs (FIGURES: file name → run-name prefixes); a run continued from
+another's model starts at the steps that model had trained (STARTS).
 
-    python docs/make_learning_curves.py
+    python research/scripts/make_learning_curves.py
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import PIL.Image
 
 from mogent_hf.visualization import line_plot
 
-DOCS = Path(__file__).resolve().parent
+RESEARCH = Path(__file__).resolve().parents[1]
 PANELS = [("validation/fg_ari", "FG-ARI"), ("validation/mbo", "mBO"), ("validation/codes_in_use", "codes in use"),
           ("validation/cross_entropy", "decoder cross-entropy")]  # fmt: skip
 FIGURES = {
@@ -70,9 +70,9 @@ STARTS = {
 
 def main() -> None:
     for name, prefixes in FIGURES.items():
-        paths = [p for p in sorted((DOCS / "runs").glob("*.jsonl")) if p.stem.startswith(prefixes)]
+        paths = [p for p in sorted((RESEARCH / "runs").glob("*.jsonl")) if p.stem.startswith(prefixes)]
         if paths:
-            draw(paths, DOCS / name)
+            draw(paths, RESEARCH / "figures" / name)
 
 
 def draw(paths: list[Path], output: Path) -> None:
