@@ -19,7 +19,17 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from generation import decode_call, device_name, make_pipeline, matmul_peak, measure, save_results, synchronize
+from generation import (
+    DTYPES,
+    choose_precisions,
+    decode_call,
+    device_name,
+    make_pipeline,
+    matmul_peak,
+    measure,
+    save_results,
+    synchronize,
+)
 from torch.profiler import profile
 
 KINDS = {
@@ -64,6 +74,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--head_sizes", type=int, nargs="+", default=[16, 24, 32, 48, 64])
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--precisions", nargs="+", choices=tuple(DTYPES), default=None,
+                        help="default: fp32, and bf16 where this device runs it natively")  # fmt: skip
     parser.add_argument("--output", type=Path, default=None, help="JSON path (default results/attention_DEVICE.json)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
@@ -71,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"machine": device_name(device), "torch": torch.__version__, "preset": args.preset,
               "resolution": args.resolution, "tokens": length, "heads": args.heads,
               "profile": {}, "sdpa": []}  # fmt: skip
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in (DTYPES[name] for name in choose_precisions(args.precisions, device)):
         name = str(dtype).removeprefix("torch.")
         times = decode_profile(dtype, device, args.preset, args.resolution)
         total = sum(times.values())

@@ -61,6 +61,7 @@ from mogent_hf import (
 )
 from mogent_hf.modules.masking import sample_tokens, uniform
 from mogent_hf.modules.transformer import gather_rows
+from mogent_hf.precision import emulation_warning, has_native_precision, warn_if_emulated
 from mogent_hf.visualization import line_plot
 
 RESULTS = Path(__file__).parent / "results"
@@ -294,11 +295,25 @@ def measure(fn, device: torch.device, repeats: int, max_seconds: float) -> list[
     return times
 
 
-def matmul_peak(dtype: torch.dtype, device: torch.device, size: int = 2048, repeats: int = 10) -> float:
-    """Median GFLOP/s of a size×size matmul (the machine's practical peak at that precision)."""
-    a = torch.randn(size, size, dtype=dtype, device=device)
-    b = torch.randn(size, size, dtype=dtype, device=device)
-    a @ b
+def matmul_peak(
+    dtype: torch.dtype, device: torch.device, max_size: int = 2048, budget_s: float = 0.05, repeats: int = 10
+) -> float:
+    """Median GFLOP/s of a size×size matmul (the machine's practical peak at that precision). The size starts at
+    256 and doubles, up to `max_size`, while one matmul takes under `budget_s`: 2048 where the precision is native,
+    less where it is emulated (bf16 on an AVX2 CPU: a 2048² matmul would take seconds), so that the measurement
+    takes about a second on any machine."""
+    size = 256
+    while True:
+        a = torch.randn(size, size, device=device).to(dtype)
+        b = torch.randn(size, size, device=device).to(dtype)
+        a @ b  # warm-up
+        synchronize(device)
+        start = time.perf_counter()
+        a @ b
+        synchronize(device)
+        if size >= max_size or time.perf_counter() - start > budget_s:
+            break
+        size *= 2
     times = []
     for _ in range(repeats):
         synchronize(device)
@@ -307,6 +322,19 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, size: int = 2048, repe
         synchronize(device)
         times.append(time.perf_counter() - start)
     return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def choose_precisions(requested: list[str] | None, device: torch.device) -> list[str]:
+    """The precisions to time: the requested ones (an emulated one is warned about, with its measured slowdown),
+    or by default fp32 and those this device runs natively (a skipped one is said, with the reason)."""
+    if requested is not None:
+        for name in requested:
+            warn_if_emulated(DTYPES[name], str(device))
+        return list(requested)
+    chosen = [name for name, dtype in DTYPES.items() if has_native_precision(dtype, device)]
+    for name in DTYPES.keys() - set(chosen):
+        print(f"{name} rows skipped (--precisions {name} times them anyway): {emulation_warning(DTYPES[name], device)}")
+    return chosen
 
 
 def report_peaks(device: torch.device, precisions=tuple(DTYPES)) -> dict[str, float]:
@@ -352,7 +380,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--presets", nargs="+", choices=("3dshapes", "clevr"), default=["3dshapes", "clevr"],
                         help="the models to time (3dshapes: the Figure-2 sweep and its Table-1 rows)")  # fmt: skip
-    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"])
+    parser.add_argument("--precisions", nargs="+", choices=tuple(DTYPES), default=None,
+                        help="default: fp32, and bf16 where this device runs it natively")  # fmt: skip
     parser.add_argument("--modes", nargs="+", choices=MODES, default=[m for m in MODES if m not in SLOW_MODES],
                         help=f"default: all but {', '.join(SLOW_MODES)} (compiling takes ~30 s per case on CPU; "
                         "the official loop ~2 min per decode at 128 px)")  # fmt: skip
@@ -371,6 +400,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.resolutions, args.batch_sizes, args.repeats = [32], [1], 1
     device = torch.device(args.device)
+    args.precisions = choose_precisions(args.precisions, device)
     peaks = report_peaks(device, args.precisions)
     output = results_path(args.output, f"generation_{device.type}{'_quick' if args.quick else ''}")
     rows = []

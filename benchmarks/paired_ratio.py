@@ -31,6 +31,7 @@ import torch
 from generation import (
     DTYPES,
     MODES,
+    choose_precisions,
     decode_call,
     device_name,
     in_fresh_process,
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
     slate_overrides = {} if args.slate_num_heads is None else {"num_heads": args.slate_num_heads}
     slate_config = SLATEConfig.from_preset(args.preset, **slate_overrides)  # a bad override fails before any timing
     device = torch.device(args.device)
+    choose_precisions([args.precision], device)  # warns where it is emulated
     peaks = report_peaks(device, [args.precision])
     output = results_path(args.output, f"paired_ratio_{device.type}_{args.preset}_{args.precision}")
     pairs = []

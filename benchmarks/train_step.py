@@ -32,7 +32,7 @@ import statistics
 import time
 
 import torch
-from generation import device_name, in_fresh_process, report_peaks, save_results
+from generation import choose_precisions, device_name, in_fresh_process, report_peaks, save_results
 
 from mogent_hf import MOGENTConfig, MOGENTModel, SLATEConfig, SLATEModel
 
@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
         default="off",
         help="rows with activation checkpointing of the decoder blocks (on), without (off) or both",
     )
-    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"])
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=None,
+                        help="default: fp32, and bf16 where this device runs it natively")  # fmt: skip
     parser.add_argument(
         "--memory_limit_gb",
         type=float,
@@ -150,7 +151,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     presets = ["tiny"] if args.quick else args.presets
-    peaks = report_peaks(device)
+    args.precisions = choose_precisions(args.precisions, device)
+    peaks = report_peaks(device, args.precisions)
     rows = []
     for preset in presets:
         batches = {2 if args.quick else args.cpu_batch} | (

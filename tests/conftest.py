@@ -47,3 +47,36 @@ def hub_env(fake_hub, tmp_path):
         HF_HUB_OFFLINE="0",
     )
     return env
+
+
+@pytest.fixture
+def cpu_reports(monkeypatch):
+    """Sets what the CPU reports, (ATen capability, AVX512-BF16, AMX tiles): an AVX2 host on any machine."""
+    from mogent_hf import precision
+
+    def report(capability: str, avx512_bf16: bool, amx: bool) -> None:
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+        monkeypatch.setattr(torch.cpu, "_is_amx_fp16_supported", lambda: amx)
+
+    precision.warn_if_emulated.cache_clear()
+    yield report
+    precision.warn_if_emulated.cache_clear()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The host, under the results of every run (`-q` included): the suite's time depends on it (bf16 is emulated
+    on AVX2 CPUs)."""
+    import platform
+
+    from mogent_hf.precision import has_native_precision
+
+    native = "native" if has_native_precision(torch.bfloat16, "cpu") else "emulated"
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    processor = platform.processor() or platform.machine()
+    capability = torch.backends.cpu.get_cpu_capability()
+    terminalreporter.write_line(
+        f"host: {processor}, {os.cpu_count()} cores, ATen CPU capability {capability}, bf16 {native}, "
+        f"torch threads {torch.get_num_threads()}, load {load}"
+    )

@@ -33,8 +33,8 @@ def test_flash_attention_flops_equal_those_of_the_matmuls_it_replaces(causal):
 def test_attention_benchmark_splits_the_decode_time_and_times_sdpa_per_head_size(tmp_path, capsys):
     import attention
 
-    result = attention.main(["--resolution", "16", "--head_sizes", "8", "16", "--repeats", "1",
-                             "--output", str(tmp_path / "attention.json")])  # fmt: skip
+    result = attention.main(["--resolution", "16", "--head_sizes", "8", "16", "--repeats", "1", "--precisions", "fp32",
+                             "bf16", "--output", str(tmp_path / "attention.json")])  # fmt: skip
     for row in result["profile"].values():
         assert sum(row["share"].values()) == pytest.approx(1.0)
         assert row["seconds"]["attention (SDPA)"] > 0 and row["seconds"]["matmul"] > 0
@@ -130,13 +130,46 @@ def test_paired_ratio_rejects_a_decoder_compared_with_itself():
         paired_ratio.main(["--numerator", "mogent", "--denominator", "mogent"])
 
 
+def test_bf16_rows_are_timed_by_default_only_where_the_device_runs_bf16_natively(tmp_path, capsys, cpu_reports):
+    import train_step
+
+    argv = ["--quick", "--dropout", "off", "--no-isolate", "--output", str(tmp_path / "t.json")]
+    cpu_reports("AVX2", False, False)
+    assert [row["precision"] for row in train_step.main(argv)["rows"]] == ["fp32", "fp32"]
+    out = capsys.readouterr().out
+    assert "bf16 rows skipped (--precisions bf16 times them anyway): bf16 is not native on this CPU (AVX2)" in out
+    cpu_reports("AVX512", True, False)
+    assert [row["precision"] for row in train_step.main(argv)["rows"]] == ["fp32", "fp32", "bf16", "bf16"]
+
+
+def test_the_matmul_peak_shrinks_its_size_to_a_time_budget():
+    from unittest import mock
+
+    import generation
+
+    sizes = []
+    real_matmul = torch.Tensor.__matmul__
+
+    def recorded(a, b):
+        sizes.append(a.shape[0])
+        return real_matmul(a, b)
+
+    with mock.patch.object(torch.Tensor, "__matmul__", recorded):
+        assert generation.matmul_peak(torch.float32, torch.device("cpu"), max_size=512, budget_s=1e9) > 0
+        assert max(sizes) == 512  # doubled up to the cap within the budget
+        sizes.clear()
+        generation.matmul_peak(torch.float32, torch.device("cpu"), max_size=2048, budget_s=0.0)
+        assert set(sizes) == {256}  # over the budget at once: stays at the smallest size
+
+
 def test_train_step_times_both_models_per_row_and_can_leave_out_the_dropout_rows(tmp_path):
     from unittest import mock
 
     import train_step
 
+    argv = ["--quick", "--dropout", "off", "--no-isolate", "--precisions", "fp32", "bf16"]
     with mock.patch.object(train_step, "time_steps", wraps=train_step.time_steps) as timed:
-        result = train_step.main(["--quick", "--dropout", "off", "--no-isolate", "--output", str(tmp_path / "t.json")])
+        result = train_step.main([*argv, "--output", str(tmp_path / "t.json")])
     rows = result["rows"]
     assert [(row["model"], row["precision"], row["dropout"]) for row in rows] == [
         ("mogent", "fp32", False), ("slate", "fp32", False), ("mogent", "bf16", False), ("slate", "bf16", False)
@@ -153,8 +186,7 @@ def test_train_step_times_both_models_per_row_and_can_leave_out_the_dropout_rows
                 "peak_memory_mb": 1.0}  # fmt: skip
 
     with mock.patch.object(train_step, "time_steps", side_effect=fake_row):
-        result = train_step.main(
-            ["--presets", "3dshapes", "--dropout", "on", "--no-isolate", "--output", str(tmp_path / "f.json")]
-        )
+        result = train_step.main(["--presets", "3dshapes", "--dropout", "on", "--no-isolate", "--precisions", "fp32",
+                                  "--output", str(tmp_path / "f.json")])  # fmt: skip
     assert sorted({(row["batch"], row["dropout"]) for row in result["rows"]}) == [(8, True), (64, True)]
     assert train_step.TABLE1_TRAIN_BATCH == 64  # Table 1's training batch, not Table 6's 50 for 3D Shapes
