@@ -2,15 +2,29 @@
 
 from setuptools import setup
 
+DEFAULT_PIPELINE = "mogent-small-full-iter15"  # as mogent_hf.cli.DEFAULT_PIPELINE_NAME (a test checks that they agree)
+
 setup(
     name="mogent_hf",
     version="0.1.0",
     description="MOGENT (masked generative object-centric transformer) and SLATE as Hugging Face models and pipelines",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    package_dir={"": "src", "mogent_hf.pipelines": "pipelines"},
-    packages=["mogent_hf", "mogent_hf.data", "mogent_hf.metrics", "mogent_hf.modules", "mogent_hf.pipelines"],
-    package_data={"mogent_hf.metrics": ["evaluate_modules/*/*.py"]},
+    # `checkpoints/` becomes `mogent_hf.checkpoints` in a wheel: the default pipeline of `mogent-hf` and the demo
+    # (1 MB) travels as package data, so that an installed package works outside the repository and offline.
+    package_dir={"": "src", "mogent_hf.pipelines": "pipelines", "mogent_hf.checkpoints": "checkpoints"},
+    packages=[
+        "mogent_hf",
+        "mogent_hf.data",
+        "mogent_hf.metrics",
+        "mogent_hf.modules",
+        "mogent_hf.pipelines",
+        "mogent_hf.checkpoints",
+    ],  # fmt: skip
+    package_data={
+        "mogent_hf.metrics": ["evaluate_modules/*/*.py"],
+        "mogent_hf.checkpoints": [f"{DEFAULT_PIPELINE}/*.*", f"{DEFAULT_PIPELINE}/*/*.*"],
+    },
     entry_points={"console_scripts": ["mogent-hf = mogent_hf.cli:main"]},
     python_requires=">=3.10",
     # Lower bounds: the versions CI tests (`.ci/run`: a fresh venv takes the newest allowed); upper bounds: the next
@@ -44,6 +58,7 @@ setup(
             "gradio>=6.31,<7",
             "gradio_client>=2.7,<3",
             "selenium>=4.51,<5",
+            "setuptools>=70.1",  # builds the wheel that tests/test_wheel.py installs (bdist_wheel built in)
         ],
     },
 )

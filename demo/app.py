@@ -2,12 +2,14 @@
 shipped checkpoint, on CPU. `python demo/app.py` serves it on http://127.0.0.1:7860 (GRADIO_SERVER_NAME and
 GRADIO_SERVER_PORT change that; MOGENT_PIPELINE names another saved pipeline, a directory or a Hub id).
 
-Every action is a method of `SceneActions` (numpy images in, numpy images at the model's resolution out, plus a
-status line with the time it took); `build_demo` wires them to four tabs. The page shows 64-px images 4× larger
-(CSS, nearest neighbour); the API returns them at the model's resolution."""
+Every action is a method of `SceneActions` (numpy images in, numpy images out, plus a status line with the time it
+took); `build_demo` wires them to four tabs. Overlays and slot masks come at the input's size; decoded images at the
+model's resolution. The page shows 64-px images 4× larger (CSS, nearest neighbour). `--num_threads` sets torch's
+threads (default 1: docs/benchmarks.md has the measurements)."""
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import os
 import time
@@ -17,8 +19,10 @@ import numpy as np
 import torch
 
 from mogent_hf import MOGENTPipeline, load_slot_pipeline
-from mogent_hf.cli import DEFAULT_PIPELINE
+from mogent_hf.cli import DEFAULT_PIPELINE, WHAT_THE_MODEL_KNOWS
 from mogent_hf.data import SyntheticScenes
+from mogent_hf.image_processing_mogent import to_rgb
+from mogent_hf.script_support import add_num_threads_argument, set_num_threads
 from mogent_hf.visualization import image_grid, overlay_labels, slot_palette
 
 PIPELINE = os.environ.get("MOGENT_PIPELINE", str(DEFAULT_PIPELINE))
@@ -55,21 +59,28 @@ class SceneActions:
         index = int(np.random.default_rng().integers(NUM_SCENES)) if index is None or index < 0 else int(index)
         return self.scenes[index % NUM_SCENES]["image"]
 
-    def overlay(self, image) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
-        """Image → (overlay (H,W,3) uint8, pixel values (1,3,H,W), slot masks (1,K,H,W))."""
-        pixel_values = self.pipe.image_processor(image, return_tensors="pt").pixel_values
-        slot_masks = self.pipe.encode(pixel_values).slot_masks.float().cpu()
-        overlay = overlay_labels(pixel_values, slot_masks.argmax(1), num_colours=self.num_slots)
-        return to_uint8(overlay)[0], pixel_values, slot_masks
+    def overlay(self, image) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Image (H,W) → (overlay (H,W,3) uint8, pixel values (1,3,h,w) at the model's resolution, slot masks
+        (K,H,W) and label map (H,W), -1 and no colour outside the centre square the model saw)."""
+        processor = self.pipe.image_processor
+        features = processor(image, return_tensors="pt", return_input_sizes=True)
+        slot_masks = self.pipe.encode(features.pixel_values).slot_masks.float().cpu()  # (1,K,h,w)
+        masks = processor.post_process_slot_masks(slot_masks, features.input_sizes)[0]
+        labels = processor.post_process_segmentation(slot_masks, features.input_sizes)[0]
+        rgb = to_rgb(processor.split_images(image)[0])  # (H,W,3), uint8 or float in [0,1]
+        picture = torch.from_numpy(rgb.astype(np.float32) / (255 if rgb.dtype == np.uint8 else 1)).permute(2, 0, 1)
+        overlay = overlay_labels(picture[None], labels[None], num_colours=self.num_slots)
+        return to_uint8(overlay)[0], features.pixel_values, masks, labels
 
     def slots(self, image) -> np.ndarray | None:
         """→ the overlay (H,W,3) of the image's slots (to pick slots by colour); None for no image."""
         return None if image is None else self.overlay(image)[0]
 
     def segment(self, image) -> tuple[np.ndarray, list[np.ndarray], list[list[int]]]:
-        """→ overlay (H,W,3), one (H,W) mask per slot (its attention, 0..255), label map (H,W) as lists."""
-        overlay, _, slot_masks = self.overlay(image)
-        return overlay, to_uint8(slot_masks[0]), slot_masks[0].argmax(0).tolist()
+        """→ overlay (H,W,3), one (H,W) mask per slot (its attention, 0..255), label map (H,W) as lists, all at the
+        input's size."""
+        overlay, _, masks, labels = self.overlay(image)
+        return overlay, to_uint8(masks), labels.tolist()
 
     def reconstruct(self, image, mask_ratio: float, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """→ what the model sees (H,W,3) and the decoded image (H,W,3), with `mask_ratio` of the tokens redrawn."""
@@ -80,8 +91,8 @@ class SceneActions:
     def edit(self, image_a, image_b, slot_a: int, slot_b: int, operation: str, steps: int, seed: int):
         """Swap slot `slot_a` of A with `slot_b` of B, or remove `slot_a` from A → (overlay A, overlay B, A edited,
         B edited or None)."""
-        overlay_a, pixels_a, _ = self.overlay(image_a)
-        overlay_b, pixels_b, _ = self.overlay(image_b)
+        overlay_a, pixels_a, *_ = self.overlay(image_a)
+        overlay_b, pixels_b, *_ = self.overlay(image_b)
         slot_a, slot_b = int(slot_a), int(slot_b)
         if operation == "remove":
             removed = self.pipe.remove(
@@ -168,7 +179,7 @@ def build_demo(actions: SceneActions) -> gr.Blocks:
         gr.Markdown(
             "# MOGENT: objects in, objects out\nSegment a scene into slots, redraw it from its slots, swap "
             "or remove objects, and compose new scenes. Upload a picture (any size: the centre square is "
-            "used) or draw a synthetic scene."
+            "used) or draw a synthetic scene.\n\n" + WHAT_THE_MODEL_KNOWS
         )
         gr.HTML(slot_legend(num_slots))
         random_index = gr.Number(value=-1, visible=False, precision=0)
@@ -287,10 +298,13 @@ def build_demo(actions: SceneActions) -> gr.Blocks:
     return demo
 
 
-def main() -> None:
-    # One intra-op thread: the 64-px model gains nothing from more, and on a shared CPU (a Space, our 2-core box)
-    # two threads made each action ~20× slower (reconstruct 4.45 s vs 0.20 s, measured; docs/your_own_images.md).
-    torch.set_num_threads(1)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_num_threads_argument(parser)
+    # One thread by default: the 64-px model gains little from more, and on a shared CPU (a Space) two threads
+    # made each action many times slower (docs/benchmarks.md, "Threads").
+    parser.set_defaults(num_threads=1)
+    set_num_threads(parser.parse_args(argv).num_threads)
     pipe = load_slot_pipeline(PIPELINE)
     pipe.set_progress_bar_config(leave=False)
     build_demo(SceneActions(pipe)).queue().launch(show_error=True, css=CSS)

@@ -1,6 +1,6 @@
 """The demo app (demo/app.py), started as `python app.py` on a free loopback port and driven through
-`gradio_client`: every tab answers at the model's resolution, an edit changes only the edited region, and bad
-input is a message, not a stack trace."""
+`gradio_client`: every tab answers (segment at the input's size, decoding at the model's resolution), an edit
+changes only the edited region, and bad input is a message, not a stack trace."""
 
 import asyncio
 import json
@@ -67,6 +67,16 @@ def test_every_tab_answers_at_the_model_resolution(client):
     assert status.startswith("build_library: ")
     composed, status = client.predict(3, 4, 0, api_name="/compose")  # the library lives in the session's state
     assert [pixels(item["image"]).shape for item in composed] == [(SIZE, SIZE, 3)] * 3
+
+
+def test_segment_answers_at_the_input_size_and_leaves_what_the_model_did_not_see_uncoloured(client, tmp_path):
+    wide = tmp_path / "wide.png"  # 48×80: the model sees the centred 48×48 square, columns 16:64
+    PIL.Image.open(SCENES[1]).resize((80, 48)).save(wide)
+    overlay, masks, labels, _ = client.predict(upload(wide), api_name="/segment")
+    labels = np.array(labels)
+    assert pixels(overlay).shape == (48, 80, 3) and all(pixels(mask["image"]).shape == (48, 80) for mask in masks)
+    assert labels.shape == (48, 80) and (labels[:, :16] == -1).all() and (labels[:, 16:64] >= 0).all()
+    assert np.array_equal(pixels(overlay)[:, :16], pixels(wide)[:, :16])
 
 
 def token_region(labels: np.ndarray, slot: int) -> torch.Tensor:
