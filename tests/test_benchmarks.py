@@ -1,6 +1,7 @@
 """The benchmarks' FLOP counting, against torch's own count of the same attention written as matmuls."""
 
 import json
+import subprocess
 
 import pytest
 import torch
@@ -190,3 +191,28 @@ def test_train_step_times_both_models_per_row_and_can_leave_out_the_dropout_rows
                                   "--output", str(tmp_path / "f.json")])  # fmt: skip
     assert sorted({(row["batch"], row["dropout"]) for row in result["rows"]}) == [(8, True), (64, True)]
     assert train_step.TABLE1_TRAIN_BATCH == 64  # Table 1's training batch, not Table 6's 50 for 3D Shapes
+
+
+def test_threads_benchmark_times_each_case_with_one_and_two_threads_quiet_and_beside_a_busy_core(tmp_path, capsys):
+    from unittest import mock
+
+    import threads
+
+    seen_busy = []
+
+    def fake(num_threads, repeats, *rest):
+        seen_busy.append(subprocess.run(["pgrep", "-x", "yes"], capture_output=True).returncode == 0)
+        return [0.1 * num_threads] * repeats
+
+    with (
+        mock.patch.object(threads, "time_train_step", fake),
+        mock.patch.object(threads, "time_decode", fake),
+        mock.patch.object(threads, "time_segment_command", fake),
+    ):
+        result = threads.main(["--repeats", "2", "--steps", "2", "--no-isolate", "--output", str(tmp_path / "t.json")])
+    rows = result["rows"]
+    assert [(row["condition"], row["threads"]) for row in rows[:2]] == [("quiet", 1), ("quiet", 2)]
+    assert len(rows) == 3 * 2 * 2 and all(len(row["seconds"]) == 2 for row in rows)
+    assert seen_busy == [False] * 6 + [True] * 6  # `yes` runs for the busy rows only, and is stopped after them
+    assert subprocess.run(["pgrep", "-x", "yes"], capture_output=True).returncode != 0
+    assert "| what | quiet, 1 thread | quiet, 2 threads | busy, 1 thread | busy, 2 threads |" in capsys.readouterr().out
