@@ -85,6 +85,8 @@ def test_recipe_presets_overrides_and_training_args_json_round_trip(tmp_path):
         TrainingRecipe.from_preset("tiny", tau_start=0.05)
     with pytest.raises(ValueError, match="preset"):
         TrainingRecipe.from_preset("imagenet")
+    for preset in MOGENTConfig.preset_names():  # every architecture preset has its recipe
+        assert isinstance(TrainingRecipe.from_preset(preset), TrainingRecipe)
 
 
 def test_slate_presets_keep_official_decoder_and_gaussian_slots():

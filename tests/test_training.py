@@ -433,6 +433,7 @@ def test_fine_tuning_refuses_flags_that_do_not_fit_the_pretrained_model(tmp_path
         (["--synthetic", "clevr", "--lr_cooldown_steps", "soon"], "`lr_cooldown_steps` must be a step count"),
         (["--model_type", "slate", "--synthetic", "clevr", "--zero_mask_init"], "only apply to --model_type mogent"),
         (["--synthetic", "clevr", "--mixture_loss_annealing_steps", "5"], "needs a mixture loss"),
+        (["--synthetic", "clevr", "--tau_start", "0.05"], "need `tau_start` >= `tau_end` > 0"),
     ],
 )
 def test_bad_arguments_fail_before_training_with_a_clear_message(tmp_path, arguments, message, capsys):

@@ -113,7 +113,8 @@ class SlotTransformerConfig(PretrainedConfig):
         num_slots (`int`): K. num_slot_iterations (`int`): Slot Attention iterations.
         slot_size (`int`): slot dimension. slot_mlp_size (`int`): hidden width of Slot Attention's MLP.
         slot_init (`str`): "gaussian" (SLATE: slots drawn from a learned Gaussian every call) or
-            "learned_queries" (QSA).
+            "learned_queries" (QSA: perturbed by noise of the scale `sigma` given to `forward`, which the training
+            recipe anneals to 0; none at `sigma` 0, the default of inference).
         bilevel_optimization (`bool`): BO-QSA's straight-through trick (gradients reach the queries only through the
             last iteration). Only used with learned queries.
         query_noise (`str`): how σ perturbs learned queries: "additive" (queries + σ·ε, the paper's wording) or
