@@ -1,6 +1,24 @@
+import dataclasses
+import json
+import logging
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
 import pytest
+from transformers import AutoConfig
 
 from mogent_hf import MOGENTConfig, SLATEConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT / "training"))
+from recipe import RECIPE_FILE, TrainingRecipe  # noqa: E402
+
+RECIPE_FIELDS = tuple(field.name for field in dataclasses.fields(TrainingRecipe))
+
+# A config.json saved while configs carried the training recipe (the shipped mogent-small's, as first saved).
+CONFIG_WITH_RECIPE = Path(__file__).parent / "data" / "mogent_small_config_with_recipe.json"
 
 TABLE_6 = {
     "3dshapes": dict(
@@ -19,12 +37,56 @@ TABLE_6 = {
 
 
 @pytest.mark.parametrize("preset", ["3dshapes", "clevr"])
-def test_mogent_presets_match_table_6_field_by_field(preset):
-    config = MOGENTConfig.from_preset(preset)
+def test_table_6_is_the_presets_architecture_plus_their_training_recipe_field_by_field(preset):
+    config, recipe = MOGENTConfig.from_preset(preset), TrainingRecipe.from_preset(preset)
     for field, value in TABLE_6[preset].items():
-        assert getattr(config, field) == value, field
+        assert getattr(recipe if field in RECIPE_FIELDS else config, field) == value, field
+    assert recipe.sigma_start == 1.0
     assert config.slot_init == "learned_queries" and config.bilevel_optimization
     assert config.zero_mask_init and config.loss_on_masked_only and config.mask_schedule == "cosine"
+
+
+@pytest.mark.parametrize("config_cls", [MOGENTConfig, SLATEConfig])
+def test_configs_hold_and_save_the_architecture_only(config_cls, tmp_path):
+    config = config_cls.from_preset("clevr")
+    assert not [name for name in RECIPE_FIELDS if hasattr(config, name)]
+    config.save_pretrained(tmp_path)
+    assert not set(RECIPE_FIELDS) & set(json.loads((tmp_path / "config.json").read_text()))
+    with pytest.raises(ValueError, match="learning_rate.*TrainingRecipe"):
+        config_cls.from_preset("tiny", learning_rate=1e-3)
+
+
+def test_a_config_saved_with_the_training_recipe_loads_without_warnings_and_without_it(tmp_path, caplog):
+    shutil.copy(CONFIG_WITH_RECIPE, tmp_path / "config.json")
+    saved = json.loads(CONFIG_WITH_RECIPE.read_text())
+    assert set(RECIPE_FIELDS) <= set(saved)
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING):
+        warnings.simplefilter("error")
+        loaded = [MOGENTConfig.from_pretrained(tmp_path), AutoConfig.from_pretrained(tmp_path)]
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+    for config in loaded:
+        assert type(config) is MOGENTConfig
+        assert not [name for name in RECIPE_FIELDS if hasattr(config, name)]
+        assert (config.num_slots, config.d_model, config.vocab_size, config.dropout) == (5, 64, 64, 0.0)
+        config.save_pretrained(tmp_path / "resaved")
+        resaved = json.loads((tmp_path / "resaved" / "config.json").read_text())
+        assert not set(RECIPE_FIELDS) & set(resaved)
+        kept = set(saved) - set(RECIPE_FIELDS) - {"transformers_version"}
+        assert {key: resaved[key] for key in kept} == {key: saved[key] for key in kept}
+
+
+def test_recipe_presets_overrides_and_training_args_json_round_trip(tmp_path):
+    recipe = TrainingRecipe.from_preset("small", learning_rate=1e-3, tau_start=0.1)
+    assert (recipe.train_batch_size, recipe.learning_rate, recipe.tau_start) == (32, 1e-3, 0.1)
+    assert recipe.save(tmp_path) == tmp_path / RECIPE_FILE
+    assert TrainingRecipe.from_json_file(tmp_path / RECIPE_FILE) == recipe
+    assert TrainingRecipe.from_preset("small") == TrainingRecipe.from_preset("small")  # presets are not changed
+    with pytest.raises(ValueError, match="tau_start"):
+        TrainingRecipe.from_preset("tiny", tau_start=0.05)
+    with pytest.raises(ValueError, match="preset"):
+        TrainingRecipe.from_preset("imagenet")
+    for preset in MOGENTConfig.preset_names():  # every architecture preset has its recipe
+        assert isinstance(TrainingRecipe.from_preset(preset), TrainingRecipe)
 
 
 def test_slate_presets_keep_official_decoder_and_gaussian_slots():

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT / "training"))
 sys.path.append(str(ROOT / "tests"))
 import train  # noqa: E402
+from recipe import RECIPE_FILE, TrainingRecipe  # noqa: E402
 from test_hub_data import hub_environment, validate_cards  # noqa: E402
 from test_training import fresh_accelerate_state  # noqa: E402, F401  (autouse: a fresh accelerate state per test)
 
@@ -34,8 +35,11 @@ def test_a_runs_card_holds_the_values_the_run_used_and_its_output_path(tmp_path)
     used = recipe_table(card)
     assert used["warmup_steps"] == "3" and used["tau_annealing_steps"] == "5" and used["sigma_annealing_steps"] == "5"
     assert used["total_steps"] == "6" and used["learning_rate"] == "0.002" and used["batch_size"] == "4"
-    preset = MOGENTConfig.from_preset("tiny")
+    preset = TrainingRecipe.from_preset("tiny")
     assert (preset.warmup_steps, preset.tau_annealing_steps, preset.learning_rate) == (10, 30, 1e-3)
+    recorded = TrainingRecipe.from_json_file(out / RECIPE_FILE)  # next to the pipeline, as the card says
+    assert recorded == TrainingRecipe.from_preset("tiny", train_batch_size=4, warmup_steps=3, learning_rate=0.002,
+                                                  tau_annealing_steps=5, sigma_annealing_steps=5)  # fmt: skip
     architecture = card.text.split("## Configuration (architecture)")[1]
     assert "warmup_steps" not in architecture and "tau_annealing_steps" not in architecture
     assert '"num_slots"' in architecture

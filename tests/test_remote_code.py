@@ -4,9 +4,11 @@ installed package's outputs; the installed package still loads such repos as its
 
 import ast
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -14,6 +16,9 @@ import torch
 from mogent_hf import MaskGITScheduler, MOGENTConfig, MOGENTModel, MOGENTPipeline, load_slot_pipeline
 from mogent_hf.remote_code import bundle
 
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+# checkpoints/mogent-small/model/config.json as first saved, when configs still held the training recipe
+CONFIG_WITH_RECIPE = Path(__file__).parent / "data" / "mogent_small_config_with_recipe.json"
 IMAGES = "torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))"
 OUTPUTS = f"""
 def outputs(pipe, model):
@@ -45,8 +50,7 @@ for name, pipe in pipes.items():
 print(json.dumps(result))
 """
 )
-BLOCKED = (
-    """
+WITHOUT_PACKAGE = """
 import importlib.abc, json, sys
 
 
@@ -61,6 +65,8 @@ import torch
 from diffusers import DiffusionPipeline
 from transformers import AutoConfig, AutoModel
 """
+BLOCKED = (
+    WITHOUT_PACKAGE
     + OUTPUTS
     + """
 result = {}
@@ -78,10 +84,13 @@ print(json.dumps(result))
 )
 
 
-def run(code, env):
+def run(code, env, stderr=None):
+    """The JSON the code prints last; its standard error goes to the list `stderr` if one is given."""
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
                             timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
+    if stderr is not None:
+        stderr.append(result.stderr)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -155,3 +164,29 @@ def test_bundles_hold_only_the_models_code_without_imports_of_the_package():
     nested = 'raise ImportError("this needs the mogent_hf package installed")'
     assert nested in bundle("mogent_hf.modeling_mogent")  # saving with code, from a bundle, needs the package
     assert "mogent_hf.modeling_base" in bundle("mogent_hf.modeling_slate")
+
+
+def test_a_config_saved_with_the_training_recipe_loads_through_the_models_own_code_without_warnings(tmp_path):
+    shipped = MOGENTModel.from_pretrained(CHECKPOINTS / "mogent-small" / "model").eval()
+    shipped.save_pretrained(tmp_path, push_remote_code=True)
+    auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
+    with_recipe = json.loads(CONFIG_WITH_RECIPE.read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**with_recipe, "auto_map": auto_map}))
+    code = (
+        WITHOUT_PACKAGE
+        + f"""
+model = AutoModel.from_pretrained({str(tmp_path)!r}, trust_remote_code=True).eval()
+images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+slots = model.encode(images, generator=torch.Generator().manual_seed(1)).slots
+recipe = [name for name in ("learning_rate", "train_batch_size", "tau_start") if hasattr(model.config, name)]
+print(json.dumps({{"slots": slots.tolist(), "recipe": recipe, "class": type(model.config).__name__}}))
+"""
+    )
+    stderr = []
+    loaded = run(code, {**os.environ, "HF_HUB_OFFLINE": "1"}, stderr)
+    assert loaded["class"] == "MOGENTConfig" and loaded["recipe"] == []
+    assert "warn" not in stderr[0].lower(), stderr[0]
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = shipped.encode(images, generator=torch.Generator().manual_seed(1)).slots
+    assert torch.equal(torch.tensor(loaded["slots"]), expected)

@@ -175,17 +175,18 @@ def test_the_schedules_a_run_follows_tau_sigma_and_both_learning_rates(tmp_path)
     pretrain, annealing, warmup, total, cooldown = 3, 5, 3, 12, 2
     train.main([*TINY, "--output_dir", str(tmp_path), "--max_train_steps", str(total), "--validation_steps", "12",
                 "--dvae_pretrain_steps", str(pretrain), "--lr_cooldown_steps", str(cooldown)])  # fmt: skip
-    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    recipe = json.loads((tmp_path / "training_args.json").read_text())  # the recipe as run
+    assert (recipe["tau_annealing_steps"], recipe["sigma_annealing_steps"], recipe["warmup_steps"]) == (5, 5, 3)
     lines = logged_steps(tmp_path)
     assert [line["step"] for line in lines] == list(range(1, total + 1))
     tau, sigma = [line["tau"] for line in lines], [line["sigma"] for line in lines]
     # τ: from tau_start, falling strictly (through the DVAE-only phase too) to tau_end at the end of annealing
-    assert tau[0] == config["tau_start"] > config["tau_end"]
+    assert tau[0] == recipe["tau_start"] > recipe["tau_end"]
     assert all(a > b for a, b in zip(tau[:annealing], tau[1 : annealing + 1]))
-    assert tau[annealing:] == pytest.approx([config["tau_end"]] * (total - annealing))
+    assert tau[annealing:] == pytest.approx([recipe["tau_end"]] * (total - annealing))
     # σ: held at sigma_start through the DVAE-only phase, then falling strictly to 0 over the annealing steps
-    assert sigma[: pretrain + 1] == [config["sigma_start"]] * (pretrain + 1)
-    assert config["sigma_start"] > 0
+    assert sigma[: pretrain + 1] == [recipe["sigma_start"]] * (pretrain + 1)
+    assert recipe["sigma_start"] > 0
     assert all(
         a > b for a, b in zip(sigma[pretrain : pretrain + annealing], sigma[pretrain + 1 : pretrain + annealing + 1])
     )
@@ -194,9 +195,9 @@ def test_the_schedules_a_run_follows_tau_sigma_and_both_learning_rates(tmp_path)
     warm = [0.0] * pretrain + [min((step - pretrain) / warmup, 1.0) for step in range(pretrain, total)]
     cool = [min((total - step) / cooldown, 1.0) for step in range(total)]
     assert [line["lr"] for line in lines] == pytest.approx(
-        [config["learning_rate"] * w * c for w, c in zip(warm, cool)]
+        [recipe["learning_rate"] * w * c for w, c in zip(warm, cool)]
     )
-    assert [line["dvae_lr"] for line in lines] == pytest.approx([config["dvae_learning_rate"] * c for c in cool])
+    assert [line["dvae_lr"] for line in lines] == pytest.approx([recipe["dvae_learning_rate"] * c for c in cool])
 
 
 def test_the_quickstart_ends_with_its_metrics_next_to_the_measured_ones():

@@ -269,8 +269,9 @@ def test_push_to_hub_uploads_the_pipeline_and_a_card_with_metrics(tmp_path, hub_
     assert 'MOGENTPipeline.from_pretrained("org/trained-tiny")' in pushed["text"]
 
 
-def test_fine_tuning_starts_from_the_weights_of_a_trained_pipeline_or_model(tmp_path):
-    run(tmp_path / "base", "--max_train_steps", "2", "--validation_steps", "2")
+def test_fine_tuning_starts_from_the_weights_of_a_trained_pipeline_or_model_and_the_recipe_it_recorded(tmp_path):
+    run(tmp_path / "base", "--max_train_steps", "2", "--validation_steps", "2", "--tau_end", "0.05",
+        "--max_grad_norm", "0.5")  # fmt: skip
     base = load_file(tmp_path / "base" / "model" / "model.safetensors")
     data = [arg for arg in TINY if arg not in ("--preset", "tiny")]
     frozen = ["--learning_rate", "0", "--dvae_learning_rate", "0", "--tau_start", "0.1", "--max_train_steps", "1"]
@@ -287,8 +288,13 @@ def test_fine_tuning_starts_from_the_weights_of_a_trained_pipeline_or_model(tmp_
         assert tuned.keys() == base.keys()
         for key in base:  # learning rate 0: the weights it started from come out unchanged
             torch.testing.assert_close(tuned[key], base[key], rtol=0, atol=0, msg=key)
+        recipe = json.loads((tmp_path / name / "training_args.json").read_text())
+        assert recipe["tau_start"] == 0.1 and recipe["learning_rate"] == 0 and recipe["train_batch_size"] == 4
+        # not given: the base pipeline's recipe (its training_args.json); a model saved alone has none: the defaults
+        expected = (0.05, 0.5) if name == "from-pipeline" else (0.1, 1.0)
+        assert (recipe["tau_end"], recipe["max_grad_norm"]) == expected, name
         config = json.loads((tmp_path / name / "model" / "config.json").read_text())
-        assert config["tau_start"] == 0.1 and config["learning_rate"] == 0
+        assert not {"tau_start", "tau_end", "learning_rate", "train_batch_size"} & set(config)
         assert f"initialised from `{source}`" in (tmp_path / name / "README.md").read_text()
     assert "preset `tiny`" in (tmp_path / "base" / "README.md").read_text()
 
@@ -351,14 +357,14 @@ def test_the_saved_config_holds_the_code_entropy_weight_of_the_last_step(tmp_pat
 
 def test_the_cooldown_decays_both_learning_rates_over_the_last_steps(tmp_path):
     run(tmp_path, "--max_train_steps", "4", "--validation_steps", "4", "--lr_cooldown_steps", "2")
-    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    recipe = json.loads((tmp_path / "training_args.json").read_text())
     lines = [json.loads(line) for line in (tmp_path / "logs.jsonl").read_text().splitlines()]
     lines = [line for line in lines if "lr" in line]
     warmup, cooldown = [0.0, 1 / 3, 2 / 3, 1.0], [1.0, 1.0, 1.0, 0.5]  # 3 warm-up steps, 2 cool-down steps of 4
     # pytest.approx compares flat sequences only (pytest >= 9 refuses nested ones): one list per learning rate
-    expected_lr = [config["learning_rate"] * w * c for w, c in zip(warmup, cooldown)]
+    expected_lr = [recipe["learning_rate"] * w * c for w, c in zip(warmup, cooldown)]
     assert [line["lr"] for line in lines] == pytest.approx(expected_lr)
-    assert [line["dvae_lr"] for line in lines] == pytest.approx([config["dvae_learning_rate"] * c for c in cooldown])
+    assert [line["dvae_lr"] for line in lines] == pytest.approx([recipe["dvae_learning_rate"] * c for c in cooldown])
 
 
 def test_the_mixture_weight_anneals_after_the_dvae_phase_and_the_saved_config_keeps_it(tmp_path):
@@ -427,6 +433,7 @@ def test_fine_tuning_refuses_flags_that_do_not_fit_the_pretrained_model(tmp_path
         (["--synthetic", "clevr", "--lr_cooldown_steps", "soon"], "`lr_cooldown_steps` must be a step count"),
         (["--model_type", "slate", "--synthetic", "clevr", "--zero_mask_init"], "only apply to --model_type mogent"),
         (["--synthetic", "clevr", "--mixture_loss_annealing_steps", "5"], "needs a mixture loss"),
+        (["--synthetic", "clevr", "--tau_start", "0.05"], "need `tau_start` >= `tau_end` > 0"),
     ],
 )
 def test_bad_arguments_fail_before_training_with_a_clear_message(tmp_path, arguments, message, capsys):

@@ -10,12 +10,14 @@ annealing steps; optional halving of the learning rate on a validation plateau (
 Checkpoints are `checkpoint-{step}` directories, written under a temporary name and renamed when complete;
 `--resume_from_checkpoint latest` continues the same run (data order, RNG states, loss sequence). The output
 directory ends as a complete pipeline (`MOGENTPipeline.from_pretrained(output_dir)`), with samples/, logs.jsonl,
-eval_results.json and a model card, and is pushed to the Hub with `--push_to_hub`.
+eval_results.json, the training recipe as run (training_args.json, `recipe.TrainingRecipe`) and a model card, and is
+pushed to the Hub with `--push_to_hub`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -39,6 +41,7 @@ from accelerate.utils import (
 )
 from hub_sync import HUB_STRATEGIES, HubSync, fetch_hub_checkpoint, hub_repo_id
 from mogent_hf.pipelines.pipeline_utils import shuffle_slots
+from recipe import RECIPE_FILE, TrainingRecipe
 from tqdm.auto import tqdm
 
 from mogent_hf import (
@@ -130,7 +133,7 @@ CONFIG_FLAGS = {
     "head_transform": bool,
     "normalize_decoder_input": bool,
 }
-RECIPE_FLAGS = {  # training fields of the config (Table 6)
+RECIPE_FLAGS = {  # fields of the TrainingRecipe (Table 6) a flag may override
     "train_batch_size": int,
     "learning_rate": float,
     "dvae_learning_rate": float,
@@ -212,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = parser.add_argument_group("training (None = the preset's Table 6 value)")
     for name, kind in RECIPE_FLAGS.items():
-        train.add_argument(f"--{name}", type=kind, default=None, help=f"`{name}`; None: the preset's")
+        help_text = f"recipe field `{name}`; None: the preset's (or the pretrained pipeline's)"
+        train.add_argument(f"--{name}", type=kind, default=None, help=help_text)
     train.add_argument("--gradient_accumulation_steps", type=int, default=1, help="batches per optimizer step")
     train.add_argument("--gradient_checkpointing", action="store_true", help="recompute each decoder block in "
                        "the backward pass: less memory, a slower step (docs/benchmarks.md)")  # fmt: skip
@@ -274,9 +278,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace):
     """The preset's config with every given flag applied; errors name the flag."""
     config_cls, _ = MODELS[args.model_type]
-    overrides = {
-        name: getattr(args, name) for name in (*CONFIG_FLAGS, *RECIPE_FLAGS) if getattr(args, name) is not None
-    }
+    overrides = {name: getattr(args, name) for name in CONFIG_FLAGS if getattr(args, name) is not None}
     if args.model_type == "slate":
         given = sorted(set(overrides) & set(MOGENT_ONLY))
         if given:
@@ -294,6 +296,33 @@ def build_config(args: argparse.Namespace):
         overrides["image_size"] = args.resolution
     preset = QUICKSTART["model_preset"] if args.preset == "quickstart" else args.preset
     return config_cls.from_preset(preset, **overrides)
+
+
+def build_recipe(args: argparse.Namespace) -> TrainingRecipe:
+    """The preset's training recipe, or with --pretrained_model_name_or_path the one its training run recorded, with
+    every given flag applied; errors name the field."""
+    names = (*RECIPE_FLAGS, "num_train_epochs")
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.pretrained_model_name_or_path is not None:
+        return dataclasses.replace(pretrained_recipe(args.pretrained_model_name_or_path), **overrides)
+    preset = QUICKSTART["model_preset"] if args.preset == "quickstart" else args.preset
+    return TrainingRecipe.from_preset(preset, **overrides)
+
+
+def pretrained_recipe(name_or_path: str) -> TrainingRecipe:
+    """The recipe a trained pipeline's run recorded (its training_args.json, a directory or Hub id); the defaults
+    of `TrainingRecipe` (Table 6, 3D Shapes) for a pipeline or model without one."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    path = Path(name_or_path)
+    if path.is_dir():
+        recorded = path / RECIPE_FILE
+        return TrainingRecipe.from_json_file(recorded) if recorded.exists() else TrainingRecipe()
+    try:
+        return TrainingRecipe.from_json_file(hf_hub_download(name_or_path, RECIPE_FILE))
+    except RemoteEntryNotFoundError:
+        return TrainingRecipe()
 
 
 @functools.cache  # build_config and main both need it: one Hub lookup per run
@@ -315,9 +344,9 @@ def pretrained_location(name_or_path: str) -> dict:
 
 
 def pretrained_config(args: argparse.Namespace, config_cls, overrides: dict):
-    """The config of --pretrained_model_name_or_path with the training flags applied; architecture flags fail."""
+    """The config of --pretrained_model_name_or_path with the fine-tuning flags applied; architecture flags fail."""
     name = args.pretrained_model_name_or_path
-    fixed = sorted(set(overrides) - set(RECIPE_FLAGS) - set(FINE_TUNING_FLAGS))
+    fixed = sorted(set(overrides) - set(FINE_TUNING_FLAGS))
     fixed += ["resolution"] if args.resolution is not None else []
     if fixed:
         raise ValueError(
@@ -382,27 +411,26 @@ def build_datasets(args: argparse.Namespace, resolution: int):
     return train.select(range(size - num_val)), train.select(held_out)
 
 
-def resolve_length(args: argparse.Namespace, config, num_rows: int, num_processes: int) -> int:
-    """Total optimizer steps from --max_train_steps or the epochs (flag or preset)."""
+def resolve_length(args: argparse.Namespace, recipe: TrainingRecipe, num_rows: int, num_processes: int) -> int:
+    """Total optimizer steps from --max_train_steps or the recipe's epochs."""
     if args.max_train_steps is not None:
         if args.max_train_steps < 1:
             raise ValueError(f"`--max_train_steps` must be >= 1, got {args.max_train_steps}")
         return args.max_train_steps
-    epochs = args.num_train_epochs if args.num_train_epochs is not None else config.num_train_epochs
-    samples_per_step = config.train_batch_size * num_processes * args.gradient_accumulation_steps
-    return max(epochs * num_rows // samples_per_step, 1)
+    samples_per_step = recipe.train_batch_size * num_processes * args.gradient_accumulation_steps
+    return max(recipe.num_train_epochs * num_rows // samples_per_step, 1)
 
 
-def schedule_lengths(args: argparse.Namespace, config, total_steps: int) -> tuple[int, tuple[int, int]]:
-    """Warm-up steps and (τ, σ) annealing steps: Table 6's with 'preset', else steps or fractions of the run."""
-    if args.lr_warmup_steps == "preset":
-        warmup = config.warmup_steps
-    else:
+def resolve_schedules(args: argparse.Namespace, recipe: TrainingRecipe, total_steps: int) -> TrainingRecipe:
+    """The recipe as the run follows it: warm-up and (τ, σ) annealing steps the recipe's with 'preset', else steps or
+    fractions of the run."""
+    if args.lr_warmup_steps != "preset":
         warmup = resolve_num_steps(args.lr_warmup_steps, total_steps, "lr_warmup_steps")
-    if args.annealing_steps == "preset":
-        return warmup, (config.tau_annealing_steps, config.sigma_annealing_steps)
-    annealing = resolve_num_steps(args.annealing_steps, total_steps, "annealing_steps")
-    return warmup, (annealing, annealing)
+        recipe = dataclasses.replace(recipe, warmup_steps=warmup)
+    if args.annealing_steps != "preset":
+        annealing = resolve_num_steps(args.annealing_steps, total_steps, "annealing_steps")
+        recipe = dataclasses.replace(recipe, tau_annealing_steps=annealing, sigma_annealing_steps=annealing)
+    return recipe
 
 
 class JSONLinesTracker(GeneralTracker):
@@ -573,7 +601,7 @@ def main(argv: list[str] | None = None):
     args = parse_args(argv)
     num_threads = set_num_threads(args.num_threads)
     with user_errors():  # a mistake in the flags or the data ends in one `error:` line on the command line
-        config = build_config(args)
+        config, recipe = build_config(args), build_recipe(args)
         require_data_source(args)
         output_dir = Path(args.output_dir)
         if output_dir.exists() and not output_dir.is_dir():
@@ -595,8 +623,9 @@ def main(argv: list[str] | None = None):
     configure_logging(accelerator.is_local_main_process)
     log_precision_and_threads(args, accelerator, num_threads)
     with user_errors():
-        total_steps = resolve_length(args, config, len(train_dataset), accelerator.num_processes)
-        warmup, annealing = schedule_lengths(args, config, total_steps)
+        total_steps = resolve_length(args, recipe, len(train_dataset), accelerator.num_processes)
+        recipe = resolve_schedules(args, recipe, total_steps)
+        warmup, annealing = recipe.warmup_steps, (recipe.tau_annealing_steps, recipe.sigma_annealing_steps)
         cooldown = resolve_num_steps(args.lr_cooldown_steps, total_steps, "lr_cooldown_steps")
         if args.mixture_loss_annealing_steps < 0 or (
             args.mixture_loss_annealing_steps and not config.mixture_loss_weight
@@ -605,7 +634,7 @@ def main(argv: list[str] | None = None):
                 "`--mixture_loss_annealing_steps` must be >= 0 and needs a mixture loss (--mixture_loss_weight > 0), "
                 f"got {args.mixture_loss_annealing_steps} with weight {config.mixture_loss_weight}"
             )
-        batch_size = config.train_batch_size
+        batch_size = recipe.train_batch_size
         set_seed(args.seed)
 
         _, model_cls = MODELS[args.model_type]
@@ -619,7 +648,7 @@ def main(argv: list[str] | None = None):
         other_parameters = [p for n, p in model.named_parameters() if not n.startswith("dvae.")]
         optimizer = torch.optim.Adam(
             [
-                {"params": dvae_parameters, "lr": config.dvae_learning_rate},
+                {"params": dvae_parameters, "lr": recipe.dvae_learning_rate},
                 {"params": other_parameters, "lr": 0.0},
             ],
             betas=(0.9, 0.999),
@@ -650,6 +679,7 @@ def main(argv: list[str] | None = None):
         output_dir.mkdir(parents=True, exist_ok=True)
         run_config = {
             **vars(args),
+            **recipe.to_dict(),
             "total_steps": total_steps,
             "warmup_steps": warmup,
             "annealing_steps": annealing,
@@ -696,12 +726,12 @@ def main(argv: list[str] | None = None):
     micro_step = 0
     with StopRequest() as stop:  # Ctrl-C / SIGTERM: finish the step, save a checkpoint, print how to resume
         for batch in loader:
-            tau = cosine_anneal(global_step, config.tau_start, config.tau_end, annealing[0])
+            tau = cosine_anneal(global_step, recipe.tau_start, recipe.tau_end, annealing[0])
             pretrain = args.dvae_pretrain_steps
-            sigma = cosine_anneal(global_step, config.sigma_start, 0.0, annealing[1], start_step=pretrain)
+            sigma = cosine_anneal(global_step, recipe.sigma_start, 0.0, annealing[1], start_step=pretrain)
             decay = linear_cooldown(global_step, total_steps, cooldown)
-            lr = config.learning_rate * linear_warmup(global_step, warmup, start_step=pretrain) * plateau.factor * decay
-            dvae_lr = config.dvae_learning_rate * decay
+            lr = recipe.learning_rate * linear_warmup(global_step, warmup, start_step=pretrain) * plateau.factor * decay
+            dvae_lr = recipe.dvae_learning_rate * decay
             entropy_weight = config.codebook_entropy_weight
             if args.codebook_entropy_annealing_steps > 0:
                 entropy_weight = cosine_anneal(global_step, entropy_weight, 0.0, args.codebook_entropy_annealing_steps)
@@ -715,7 +745,7 @@ def main(argv: list[str] | None = None):
                                codebook_entropy_weight=entropy_weight, mixture_loss_weight=mixture_weight)  # fmt: skip
                 accelerator.backward(output.loss)
                 if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                    accelerator.clip_grad_norm_(model.parameters(), recipe.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad()
             micro_step += 1
@@ -763,6 +793,7 @@ def main(argv: list[str] | None = None):
                         accelerator.unwrap_model(model),
                         args=args,
                         config=config,
+                        recipe=recipe,
                         metrics=metrics,
                         step=global_step,
                         grid=grid,
@@ -783,9 +814,11 @@ def main(argv: list[str] | None = None):
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         if not metrics:  # nothing left to train (a finished run resumed to export it): validate the final weights
-            tau = cosine_anneal(global_step, config.tau_start, config.tau_end, annealing[0])
+            tau = cosine_anneal(global_step, recipe.tau_start, recipe.tau_end, annealing[0])
             metrics, grid = validate(accelerator.unwrap_model(model), validation_batches, args, tau, accelerator.device)
-        finish(accelerator.unwrap_model(model), output_dir, args, config, metrics, global_step, grid, schedule, hub)
+        finish(
+            accelerator.unwrap_model(model), output_dir, args, config, recipe, metrics, global_step, grid, schedule, hub
+        )
     accelerator.end_training()
     return accelerator.unwrap_model(model)
 
@@ -795,6 +828,7 @@ def export_pipeline(
     folder: Path,
     args,
     config,
+    recipe: TrainingRecipe,
     metrics: dict,
     step: int,
     grid,
@@ -802,9 +836,9 @@ def export_pipeline(
     location: str,
     push_remote_code: bool = True,
 ) -> None:
-    """Writes the pipeline of `model` at `step` into `folder`, with its last validation metrics, sample grid and
-    model card (the recipe as run; `location` in its usage snippet), and, for the Hub, its code
-    (`push_remote_code`). The model's mode and config are left as found.
+    """Writes the pipeline of `model` at `step` into `folder`, with its last validation metrics, sample grid, the
+    training recipe as run (training_args.json) and model card (that recipe; `location` in its usage snippet), and,
+    for the Hub, its code (`push_remote_code`). The model's mode and config are left as found.
 
     With `--codebook_entropy_annealing_steps`, the saved config holds the code-entropy weight of `step` (0 once
     annealed), so that a fine-tune from it goes on as the run ended; train_config.json keeps the schedule."""
@@ -817,16 +851,17 @@ def export_pipeline(
     model.config.codebook_entropy_weight = entropy_weight
     model.train(was_training)
     (folder / "eval_results.json").write_text(json.dumps({"step": step, **metrics}, indent=2))
+    recipe.save(folder)
     if grid is not None:
         grid.save(folder / "samples.png")
     dataset = (
         args.synthetic and f"synthetic-{args.synthetic}" or args.dataset_name or args.h5_path or args.tfrecord_path
     )
     base_model = args.pretrained_model_name_or_path
-    training = {"steps": step, "batch_size": config.train_batch_size, "seed": args.seed, "preset": args.preset,
-                "initialised_from": base_model, **schedule, "learning_rate": config.learning_rate,
-                "dvae_learning_rate": config.dvae_learning_rate, "max_grad_norm": config.max_grad_norm,
-                "tau_start": config.tau_start, "tau_end": config.tau_end, "sigma_start": config.sigma_start,
+    training = {"steps": step, "batch_size": recipe.train_batch_size, "seed": args.seed, "preset": args.preset,
+                "initialised_from": base_model, **schedule, "learning_rate": recipe.learning_rate,
+                "dvae_learning_rate": recipe.dvae_learning_rate, "max_grad_norm": recipe.max_grad_norm,
+                "tau_start": recipe.tau_start, "tau_end": recipe.tau_end, "sigma_start": recipe.sigma_start,
                 "dvae_pretrain_steps": args.dvae_pretrain_steps, "gradient_accumulation_steps":
                 args.gradient_accumulation_steps, "mixed_precision": args.mixed_precision or "no"}  # fmt: skip
     card = render_model_card(config, dataset=dataset, metrics=metrics, training=training, location=location,
@@ -834,10 +869,11 @@ def export_pipeline(
     card.save(folder / "README.md")
 
 
-def finish(model, output_dir: Path, args, config, metrics: dict, step: int, grid, schedule: dict, hub) -> None:
-    """Saves the pipeline, the last validation metrics, the sample grid and the model card; pushes to the Hub."""
+def finish(model, output_dir: Path, args, config, recipe, metrics: dict, step: int, grid, schedule: dict, hub) -> None:
+    """Saves the pipeline, the last validation metrics, the sample grid, the recipe and the model card; pushes to the
+    Hub."""
     location = hub.create_repo() if hub is not None else args.output_dir
-    export_pipeline(model, output_dir, args, config, metrics, step, grid, schedule, location, hub is not None)
+    export_pipeline(model, output_dir, args, config, recipe, metrics, step, grid, schedule, location, hub is not None)
     repo_id = hub.on_end(output_dir, step) if hub is not None else None
     print(f"Pipeline: {output_dir.resolve()}  (MOGENTPipeline/SLATEPipeline.from_pretrained)")
     print(f"Samples:  {(output_dir / 'samples').resolve()}  (input | DVAE | decoded | slot masks | shuffled)")

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training"))
+from recipe import RECIPE_FILE, TrainingRecipe  # noqa: E402
 from train import validate  # noqa: E402
 
 from mogent_hf import MOGENTModel  # noqa: E402
@@ -50,23 +51,24 @@ def main() -> None:
     shutil.copytree(source, destination, ignore=shutil.ignore_patterns("README.md", "eval_results.json", "*.png"))
     model = MOGENTModel.from_pretrained(source / "model", num_slot_iterations=args.iterations).eval()
     model.config.save_pretrained(destination / "model")  # the weights file stays the source's, byte for byte
+    recipe = TrainingRecipe.from_json_file(source / RECIPE_FILE)
 
     render = {"simple": True} if args.simple else {}
     scenes = SyntheticScenes("clevr", args.num_validation_scenes, model.config.image_size, args.seed, "test",
                              min_objects=args.min_objects, max_objects=args.max_objects, **render)  # fmt: skip
-    batch_size = model.config.train_batch_size
+    batch_size = recipe.train_batch_size
     batches = [collate([scenes[i] for i in range(start, min(start + batch_size, len(scenes)))], model.config.image_size)
                for start in range(0, len(scenes), batch_size)]  # fmt: skip
     validation_args = argparse.Namespace(seed=args.seed, num_grid_images=8)
-    metrics, grid = validate(model, batches, validation_args, model.config.tau_end, torch.device("cpu"))
+    metrics, grid = validate(model, batches, validation_args, recipe.tau_end, torch.device("cpu"))
     (destination / "eval_results.json").write_text(json.dumps({"step": args.steps, **metrics}, indent=2))
     grid.save(destination / "samples.png")
     kind = "simple" if args.simple else "textured"
     dataset = (
         f"synthetic-clevr (64 px, {kind}, {args.min_objects}-{args.max_objects} objects, rendered by mogent_hf.data)"
     )
-    training = {"steps": args.steps, "batch_size": model.config.train_batch_size, "seed": args.seed, "preset": None,
-                "learning_rate": model.config.learning_rate, "mixed_precision": "no",
+    training = {"steps": args.steps, "batch_size": recipe.train_batch_size, "seed": args.seed, "preset": None,
+                "learning_rate": recipe.learning_rate, "mixed_precision": "no",
                 "initialised_from": args.initialised_from}  # fmt: skip
     card = render_model_card(model.config, dataset=dataset, metrics=metrics, training=training,
                              model_name=destination.name)  # fmt: skip

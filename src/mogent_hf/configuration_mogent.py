@@ -2,8 +2,9 @@
 
 Both models share the DVAE tokenizer, the slot encoder and the shape of the transformer decoder, so they share
 one base class of fields; MOGENT adds the switches of its masked decoder (paper §3.2, Tables 4 and 5).
-Training hyper-parameters of Table 6 (batch size, epochs, learning rates, warm-up and annealing steps) are fields
-too, so a preset is the whole recipe and the training script only reads it.
+A config describes the network only: Table 6's training recipe (batch size, epochs, learning rates, warm-up, the τ and
+σ annealing) is `TrainingRecipe` in `training/recipe.py`. Configs saved while they still carried the recipe load with
+those fields ignored.
 """
 
 from __future__ import annotations
@@ -17,71 +18,46 @@ SLOT_INPUTS = ("tokens", "cnn")
 QUERY_NOISES = ("additive", "relative")
 POSITION_ENCODINGS = ("learned", "rope")
 MASK_SCHEDULES = ("cosine", "linear")
+# Table 6's training recipe, which configs carried until it moved to `TrainingRecipe` (training/recipe.py): a saved
+# config.json that still holds these fields loads with them ignored, and a config never saves them.
+LEGACY_RECIPE_FIELDS = ("train_batch_size", "num_train_epochs", "warmup_steps", "learning_rate", "dvae_learning_rate",
+                        "max_grad_norm", "tau_start", "tau_end", "tau_annealing_steps", "sigma_start",
+                        "sigma_annealing_steps")  # fmt: skip
 
-# Table 6 of the paper (3D Shapes and CLEVR columns), plus a tiny preset for tests and demos.
+# The architecture of Table 6 of the paper (3D Shapes and CLEVR columns), plus a tiny preset for tests and demos.
 # SLATE's own decoder (official repo, 3D Shapes) differs from MOGENT's row in Table 6: 4 heads, MLP 4·d.
 _PRESETS: dict[str, dict] = {
     "3dshapes": dict(
-        train_batch_size=50,
-        num_train_epochs=80,
-        warmup_steps=30000,
-        learning_rate=1e-4,
-        max_grad_norm=1.0,
         image_size=64,
         vocab_size=1024,
-        tau_start=1.0,
-        tau_end=0.1,
-        tau_annealing_steps=30000,
-        dvae_learning_rate=3e-4,
         num_slots=3,
         num_slot_iterations=3,
         slot_size=192,
         slot_mlp_size=192,
-        sigma_annealing_steps=30000,
         num_decoder_layers=4,
         num_heads=8,
         d_model=192,
         mlp_hidden_size=192,
     ),
     "clevr": dict(
-        train_batch_size=64,
-        num_train_epochs=400,
-        warmup_steps=21860,
-        learning_rate=1e-4,
-        max_grad_norm=1.0,
         image_size=128,
         vocab_size=4096,
-        tau_start=1.0,
-        tau_end=0.1,
-        tau_annealing_steps=65580,
-        dvae_learning_rate=3e-4,
         num_slots=12,
         num_slot_iterations=3,
         slot_size=192,
         slot_mlp_size=384,
-        sigma_annealing_steps=65580,
         num_decoder_layers=8,
         num_heads=8,
         d_model=192,
         mlp_hidden_size=192,
     ),
     "tiny": dict(
-        train_batch_size=8,
-        num_train_epochs=1,
-        warmup_steps=10,
-        learning_rate=1e-3,
-        max_grad_norm=1.0,
         image_size=32,
         vocab_size=32,
-        tau_start=1.0,
-        tau_end=0.1,
-        tau_annealing_steps=30,
-        dvae_learning_rate=1e-3,
         num_slots=3,
         num_slot_iterations=2,
         slot_size=32,
         slot_mlp_size=32,
-        sigma_annealing_steps=30,
         num_decoder_layers=2,
         num_heads=4,
         d_model=32,
@@ -91,22 +67,12 @@ _PRESETS: dict[str, dict] = {
     # Ours, for 64 px synthetic scenes on a CPU (docs/results.md): Table 6's shape at a third of the width,
     # no dropout (dropout in attention makes CPU SDPA leave its fused kernel: 2.8x slower steps).
     "small": dict(
-        train_batch_size=32,
-        num_train_epochs=4,
-        warmup_steps=1000,
-        learning_rate=4e-4,
-        max_grad_norm=1.0,
         image_size=64,
         vocab_size=64,
-        tau_start=1.0,
-        tau_end=0.1,
-        tau_annealing_steps=3000,
-        dvae_learning_rate=1e-3,
         num_slots=5,
         num_slot_iterations=3,
         slot_size=64,
         slot_mlp_size=128,
-        sigma_annealing_steps=3000,
         num_decoder_layers=2,
         num_heads=4,
         d_model=64,
@@ -147,7 +113,8 @@ class SlotTransformerConfig(PretrainedConfig):
         num_slots (`int`): K. num_slot_iterations (`int`): Slot Attention iterations.
         slot_size (`int`): slot dimension. slot_mlp_size (`int`): hidden width of Slot Attention's MLP.
         slot_init (`str`): "gaussian" (SLATE: slots drawn from a learned Gaussian every call) or
-            "learned_queries" (QSA).
+            "learned_queries" (QSA: perturbed by noise of the scale `sigma` given to `forward`, which the training
+            recipe anneals to 0; none at `sigma` 0, the default of inference).
         bilevel_optimization (`bool`): BO-QSA's straight-through trick (gradients reach the queries only through the
             last iteration). Only used with learned queries.
         query_noise (`str`): how σ perturbs learned queries: "additive" (queries + σ·ε, the paper's wording) or
@@ -176,8 +143,6 @@ class SlotTransformerConfig(PretrainedConfig):
             LayerNorm of the embedded tokens, as the official SLATE code's first block (`is_first`) does; False
             (default, and every checkpoint saved before this field) adds the attention to the raw embeddings like
             every later block. The same parameters either way; the paper does not say.
-        train_batch_size, num_train_epochs, warmup_steps, learning_rate, dvae_learning_rate, max_grad_norm,
-        tau_start, tau_end, tau_annealing_steps, sigma_start, sigma_annealing_steps: the training recipe of Table 6.
 
     transformers' common names read and write the decoder's fields (`attribute_map`): `hidden_size` is `d_model`,
     `num_attention_heads` is `num_heads`, `num_hidden_layers` is `num_decoder_layers`.
@@ -215,20 +180,10 @@ class SlotTransformerConfig(PretrainedConfig):
     dropout: float = 0.1
     position_encoding: str = "learned"
     normalize_decoder_input: bool = False
-    # training recipe (Table 6)
-    train_batch_size: int = 50
-    num_train_epochs: int = 80
-    warmup_steps: int = 30000
-    learning_rate: float = 1e-4
-    dvae_learning_rate: float = 3e-4
-    max_grad_norm: float = 1.0
-    tau_start: float = 1.0
-    tau_end: float = 0.1
-    tau_annealing_steps: int = 30000
-    sigma_start: float = 1.0
-    sigma_annealing_steps: int = 30000
 
     def __post_init__(self, **kwargs):
+        for name in LEGACY_RECIPE_FIELDS:  # a config saved with the training recipe: its recipe is not the model's
+            kwargs.pop(name, None)
         super().__post_init__(**kwargs)  # sets the keyword arguments that are not fields (`hidden_size`, ...) too
         self._check_fields()
 
@@ -283,8 +238,6 @@ class SlotTransformerConfig(PretrainedConfig):
                 )
         if self.slot_attention_epsilon < 0:
             raise ValueError(f"`slot_attention_epsilon` must be >= 0, got {self.slot_attention_epsilon}")
-        if not self.tau_start >= self.tau_end > 0:
-            raise ValueError(f"need `tau_start` >= `tau_end` > 0, got {self.tau_start} and {self.tau_end}")
 
     @property
     def tokens_per_side(self) -> int:
@@ -310,7 +263,14 @@ class SlotTransformerConfig(PretrainedConfig):
     @classmethod
     def from_preset(cls, name: str, **overrides):
         """Builds the config of preset `name` ("3dshapes", "clevr" from Table 6, "small" for 64 px synthetic scenes
-        on a CPU, or "tiny" for tests); `overrides` win."""
+        on a CPU, or "tiny" for tests); `overrides` win. The preset's training recipe is
+        `TrainingRecipe.from_preset(name)` (training/recipe.py)."""
+        recipe = sorted(set(overrides) & set(LEGACY_RECIPE_FIELDS))
+        if recipe:
+            raise ValueError(
+                f"{recipe} are training settings, not config fields: give them to `TrainingRecipe` "
+                "(training/recipe.py) or as flags of training/train.py"
+            )
         values = cls.preset_values(name)
         values.update(overrides)
         return cls(**values)

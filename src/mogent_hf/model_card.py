@@ -13,10 +13,6 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 TEMPLATE = Path(__file__).resolve().parents[2] / "hub_cards" / "model_card.md"
 # validation key → (model-index metric type, display name); the segmentation metrics of the paper's Table 2
 CARD_METRICS = {"fg_ari": "FG-ARI", "miou": "mIoU", "fg_miou": "FG-mIoU", "mbo": "mBO"}
-# Table 6's recipe fields that configs still carry: a card shows the run's values instead (its `training` table)
-RECIPE_FIELDS = ("train_batch_size", "num_train_epochs", "warmup_steps", "learning_rate", "dvae_learning_rate",
-                 "max_grad_norm", "tau_start", "tau_end", "tau_annealing_steps", "sigma_start",
-                 "sigma_annealing_steps")  # fmt: skip
 
 
 def is_hub_id(name: str | None) -> bool:
@@ -77,7 +73,6 @@ def render_model_card(
         eval_results=results or None,
     )
     pipeline_class = "MOGENTPipeline" if model_type == "mogent" else "SLATEPipeline"
-    architecture = {key: value for key, value in config.to_diff_dict().items() if key not in RECIPE_FIELDS}
     return ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATE),
@@ -90,5 +85,5 @@ def render_model_card(
         metrics={key: float(value) for key, value in metrics.items()},
         pipeline_class=pipeline_class,
         location=location,
-        config_json=json.dumps(architecture, indent=2, sort_keys=True),
+        config_json=json.dumps(config.to_diff_dict(), indent=2, sort_keys=True),
     )
