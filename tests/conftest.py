@@ -18,6 +18,10 @@ sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+# The applications' `--num_threads auto` reads OMP_NUM_THREADS before the load average: with it fixed here, every run
+# a test starts (in this process or a child) uses this process's thread count, whatever the machine's load does.
+os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
+
 
 @pytest.fixture
 def images():

@@ -205,3 +205,18 @@ def test_the_quickstart_ends_with_its_metrics_next_to_the_measured_ones():
     assert lines[1].split() == ["fg_ari", "0.250", "|", "0.500"]
     assert lines[2].split() == ["mbo", "0.125", "|", "0.450"]
     assert set(train.QUICKSTART["expected"]) == {"fg_ari", "mbo", "codes_in_use"}
+
+
+def test_num_threads_auto_takes_omp_num_threads_else_the_idle_cores(monkeypatch):
+    from mogent_hf import script_support
+
+    monkeypatch.setattr(script_support.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert script_support.resolve_num_threads("auto") == 3
+    assert script_support.resolve_num_threads(2) == 2  # an explicit count wins
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    for load, threads in ((0.1, 4), (1.2, 3), (2.6, 1), (9.0, 1)):  # 4 cores: the ones the load leaves free
+        monkeypatch.setattr(script_support.os, "getloadavg", lambda load=load: (load, load, load))
+        assert script_support.resolve_num_threads("auto") == threads
+    with pytest.raises(SystemExit):
+        train.parse_args(["--num_threads", "0"])
