@@ -62,13 +62,15 @@ def recorded_cross_attention(model):
 
 
 # ---- mask sources ----------------------------------------------------------------------------------------------
+SOURCES_AND_BLOCKS = [("slot_attention", None)] + [
+    (source, block) for source in MASK_SOURCES if source != "slot_attention" for block in (None, 0, -1)
+]
+
+
 @pytest.mark.parametrize("pipe_name", ["mogent_pipe", "slate_pipe"])
-@pytest.mark.parametrize("mask_source", MASK_SOURCES)
-@pytest.mark.parametrize("decoder_block", [None, 0, -1])
+@pytest.mark.parametrize("mask_source, decoder_block", SOURCES_AND_BLOCKS)
 def test_every_mask_source_gives_a_label_map_of_slot_indices(request, pipe_name, mask_source, decoder_block, images):
     pipe = request.getfixturevalue(pipe_name)
-    if mask_source == "slot_attention" and decoder_block is not None:
-        pytest.skip("Slot Attention reads no decoder block")
     labels = pipe.segment(images, mask_source=mask_source, decoder_block=decoder_block)
     assert labels.shape == (2, 32, 32) and labels.dtype == torch.long
     assert 0 <= labels.min() and labels.max() < pipe.model.config.num_slots
