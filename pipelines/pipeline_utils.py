@@ -29,13 +29,23 @@ from diffusers.utils import BaseOutput
 from mogent_hf.image_processing_mogent import MOGENTImageProcessor
 from mogent_hf.modeling_base import SlotEncoderOutput, check_pixel_values
 from mogent_hf.modules.masking import uniform
+from mogent_hf.modules.slot_distillation import select_decoder_attention
 from mogent_hf.precision import warn_if_emulated
 
 from .concept_library import ConceptLibrary
 
 ImageInput = str | Path | PIL.Image.Image | np.ndarray | torch.Tensor | list
+# Where `segment` reads the slot masks: Slot Attention's last iteration, the decoder's cross-attention over the
+# slots, or both maps averaged (see `combine_attention`).
+MASK_SOURCES = ("slot_attention", "decoder", "combined")
 # model_index.json key in which mogent_hf.remote_code records the package module of each file it writes
 CODE_MODULES = "_mogent_hf_modules"
+
+
+def combine_attention(slot_attention: torch.Tensor, decoder_attention: torch.Tensor) -> torch.Tensor:
+    """Slot Attention's and the decoder's maps over the same slots (B,K,L), each summing to 1 over K → their
+    mean (B,K,L), still a distribution over the slots at every token."""
+    return (slot_attention + decoder_attention) / 2
 
 
 def shuffle_slots(slots: torch.Tensor) -> torch.Tensor:
@@ -63,6 +73,7 @@ class SlotPipelineMixin:
     """Methods of both pipelines; the class using it is a `DiffusionPipeline` with a `model` component."""
 
     output_processor = VaeImageProcessor(vae_scale_factor=1, do_normalize=False)  # decoded images → output_type
+    default_mask_source = "slot_attention"  # what `segment` reads without a `mask_source`
     _callback_tensor_inputs = ["tokens"]
     _push_remote_code = False  # push_to_hub sets it while diffusers' push_to_hub calls save_pretrained
 
@@ -183,16 +194,47 @@ class SlotPipelineMixin:
 
     @torch.no_grad()
     def segment(
-        self, images: ImageInput, generator: torch.Generator | None = None, to_input_size: bool = False
+        self,
+        images: ImageInput,
+        generator: torch.Generator | None = None,
+        to_input_size: bool = False,
+        mask_source: str | None = None,
+        decoder_block: int | None = None,
     ) -> torch.LongTensor | list[torch.LongTensor]:
-        """Images → label maps (B,H,W) at the model's resolution: for each pixel the slot with the largest
-        (upsampled) attention. With `to_input_size`, a list of one (H_i,W_i) map per image at its input size
-        (the slot masks resized onto the crop the model saw; -1 outside it)."""
+        """Images → label maps (B,H,W) at the model's resolution: for each pixel the slot with the largest soft
+        mask, the token-grid map upsampled bilinearly to pixels before the argmax. With `to_input_size`, a list of
+        one (H_i,W_i) map per image at its input size (the slot masks resized onto the crop the model saw; -1
+        outside it).
+
+        `mask_source` (one of `MASK_SOURCES`; None: the pipeline's `default_mask_source`): "slot_attention" (the
+        slot encoder's attention, as `encode` returns it), "decoder" (the decoder's cross-attention over the slots,
+        see the model's `decoder_attention`) or "combined" (the mean of the two, `combine_attention`).
+        `decoder_block`: the decoder block read (an index, -1 = the last), or None for the blocks' mean."""
+        mask_source = self.default_mask_source if mask_source is None else mask_source
+        if mask_source not in MASK_SOURCES:
+            raise ValueError(f"`mask_source` must be one of {MASK_SOURCES}, got {mask_source!r}")
+        if mask_source == "slot_attention" and decoder_block is not None:
+            raise ValueError(f"`decoder_block` ({decoder_block}) reads the decoder: give mask_source 'decoder' or "
+                             "'combined', not 'slot_attention'")  # fmt: skip
         if not to_input_size:
-            return self.encode(images, generator=generator).slot_masks.argmax(dim=1)
+            return self.source_masks(self.encode(images, generator=generator), mask_source, decoder_block).argmax(1)
         features = self.image_processor(images, return_tensors="pt", return_input_sizes=True)
-        slot_masks = self.encode(features.pixel_values, generator=generator).slot_masks.cpu()
+        encoded = self.encode(features.pixel_values, generator=generator)
+        slot_masks = self.source_masks(encoded, mask_source, decoder_block).cpu()
         return self.image_processor.post_process_segmentation(slot_masks, features.input_sizes)
+
+    @torch.no_grad()
+    def source_masks(
+        self, encoded: SlotEncoderOutput, mask_source: str, decoder_block: int | None = None
+    ) -> torch.Tensor:
+        """Soft slot masks (B,K,H,W) of an `encode` output from `mask_source` (see `segment`)."""
+        if mask_source == "slot_attention":
+            return encoded.slot_masks
+        maps = self.model.decoder_attention(encoded.tokens, encoded.slots)
+        attention = select_decoder_attention(maps, decoder_block).to(encoded.attention.dtype)
+        if mask_source == "combined":
+            attention = combine_attention(encoded.attention, attention)
+        return self.model.attention_to_masks(attention)
 
     def token_regions(self, slot_masks: torch.Tensor, slot_index: torch.Tensor) -> torch.Tensor:
         """bool (B,L): tokens whose 4×4 patch holds a pixel of slot `slot_index[b]` in argmax(slot_masks (B,K,H,W))."""
@@ -434,4 +476,11 @@ class SlotPipelineMixin:
         return ranks < count
 
 
-__all__ = ["DiffusionPipeline", "SlotPipelineMixin", "SlotPipelineOutput", "shuffle_slots"]
+__all__ = [
+    "MASK_SOURCES",
+    "DiffusionPipeline",
+    "SlotPipelineMixin",
+    "SlotPipelineOutput",
+    "combine_attention",
+    "shuffle_slots",
+]

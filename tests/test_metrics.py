@@ -5,7 +5,14 @@ import pytest
 import torch
 from sklearn.metrics import adjusted_rand_score
 
-from mogent_hf.metrics import fg_ari_per_image, mbo_per_image, miou_per_image, segmentation_metrics
+from mogent_hf.metrics import (
+    background_split_per_image,
+    background_split_share,
+    fg_ari_per_image,
+    mbo_per_image,
+    miou_per_image,
+    segmentation_metrics,
+)
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -65,6 +72,24 @@ def test_images_without_foreground_are_handled_explicitly():
 def test_bad_metric_inputs_raise(predictions, references, error, match):
     with pytest.raises(error, match=match):
         segmentation_metrics(predictions, references)
+
+
+def test_background_split_counts_labels_holding_at_least_a_tenth_of_the_background():
+    references = np.zeros((4, 2, 10), np.int64)
+    references[:, 1, 8:] = 1  # two object pixels per image: background = the other 18
+    references[3] = 1  # no background at all
+    predictions = np.zeros((4, 2, 10), np.int64)
+    predictions[0, 1, :8] = 2  # background: 10 pixels label 0, 8 label 2 → split
+    predictions[1, 0, 0] = 2  # 17 and 1 (5.6% < 10%) → not split
+    predictions[2, 0, :2] = 2  # 16 and 2 (11.1% ≥ 10%) → split
+    predictions[3, 0, :5] = 2  # no background → not split
+    predictions[:, 1, 8:] = 5  # the object's label does not count (not background)
+    expected = np.array([True, False, True, False])
+    assert np.array_equal(background_split_per_image(predictions, references), expected)
+    assert background_split_share(predictions, references) == 0.5
+    assert background_split_per_image(predictions, references, min_share=0.12)[2] == np.False_  # 11.1% < 12%
+    with pytest.raises(ValueError, match="`min_share` must lie in"):
+        background_split_per_image(predictions, references, min_share=0.6)
 
 
 # ---- evaluate modules ------------------------------------------------------------------------------------------

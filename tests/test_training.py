@@ -381,6 +381,30 @@ def test_the_mixture_weight_anneals_after_the_dvae_phase_and_the_saved_config_ke
     assert json.loads((tmp_path / "model" / "config.json").read_text())["mixture_loss_weight"] == 1.0
 
 
+def test_slot_distillation_ramps_its_weight_and_adds_its_term_to_the_loss(tmp_path):
+    run(tmp_path, "--slot_distillation_weight", "0.5", "--slot_distillation_ramp_steps", "2", "--dvae_pretrain_steps",
+        "1", "--max_train_steps", "4", "--validation_steps", "4")  # fmt: skip
+    lines = [json.loads(line) for line in (tmp_path / "logs.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert [line["slot_distillation_weight"] for line in lines] == pytest.approx([0.0, 0.0, 0.25, 0.5])
+    for line in lines[2:]:  # on after the DVAE-only step and the ramp's first step (weight 0: nothing computed)
+        objective = line["dvae_mse"] + line["cross_entropy"] + line["slot_distillation_weight"] * line[
+            "slot_distillation_cross_entropy"]  # fmt: skip
+        assert line["loss"] == pytest.approx(objective, rel=1e-4)
+    assert all("slot_distillation_cross_entropy" not in line for line in lines[:2])
+    assert "validation/background_split" in lines[-1]
+
+
+def test_slot_distillation_is_off_by_default_and_refused_for_slate(tmp_path):
+    args = train.parse_args(["--synthetic", "clevr"])
+    defaults = (args.slot_distillation_weight, args.slot_distillation_ramp_steps, args.slot_distillation_block)
+    assert defaults == (0, 0, -1)
+    mean = train.parse_args(["--synthetic", "clevr", "--slot_distillation_block", "mean"])
+    assert mean.slot_distillation_block is None
+    with pytest.raises(ValueError, match="applies to --model_type mogent only"):
+        train.main(["--model_type", "slate", "--synthetic", "clevr", "--slot_distillation_weight", "0.1",
+                    "--output_dir", str(tmp_path)])  # fmt: skip
+
+
 def test_fine_tuning_finds_the_model_in_a_pipeline_or_a_model_repository_on_the_hub(tmp_path, hub_env):
     script = textwrap.dedent(f"""
         import json, sys
@@ -499,3 +523,26 @@ def test_evaluate_prints_the_tables_of_two_trained_pipelines_from_the_run(tmp_pa
     assert [p["value"] for p in saved["sweeps"]["mogent"]["steps"]] == [1, 2]
     assert (tmp_path / "eval" / "steps_fid.png").exists()
     assert results["slate"]["generation_ms_per_image"] > 0 and "| generation_ms_per_image |" in printed
+    for name in ("mogent", "slate"):  # the default --mask_sources: Slot Attention's and the combined masks
+        assert {"fg_ari", "mbo", "background_split", "fg_ari@combined", "mbo@combined"} <= set(results[name])
+    assert "| fg_ari@combined |" in printed and "| background_split |" in printed
+
+
+def test_evaluate_scores_each_mask_source_as_segment_gives_it(tmp_path):
+    evaluate_script = load_evaluate_script()
+    run(tmp_path / "mogent", "--max_train_steps", "1", "--validation_steps", "1")
+    sources = ["--mask_sources", "decoder", "slot_attention", "--decoder_block", "-1"]
+    args = evaluate_script.parse_args(["--pipelines", str(tmp_path / "mogent"), "--synthetic", "clevr", *sources])
+    pipe = evaluate_script.load_pipeline(str(tmp_path / "mogent"), "cpu", torch.float32)
+    from mogent_hf.data import SyntheticScenes
+
+    images, masks = SyntheticScenes("clevr", 4, 32, seed=0, split="test").arrays()
+    images = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    results = evaluate_script.segmentation(pipe, images, torch.from_numpy(masks), args)
+    from mogent_hf.metrics import segmentation_metrics
+
+    expected = segmentation_metrics(pipe.segment(images, mask_source="decoder", decoder_block=-1).numpy(), masks)
+    assert results["fg_ari@decoder"] == expected["fg_ari"] and results["mbo@decoder"] == expected["mbo"]
+    expected = segmentation_metrics(pipe.segment(images, mask_source="slot_attention").numpy(), masks)
+    assert results["fg_ari"] == expected["fg_ari"] and "fg_ari@combined" not in results
+    assert evaluate_script.segmentation_keys(["slot_attention", "combined"])[:5] == list(evaluate_script.SEGMENTATION)

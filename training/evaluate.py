@@ -1,6 +1,8 @@
 """The paper's evaluation, for one or more pipelines side by side (MOGENT and SLATE alike):
 
-- Table 2: segmentation of held-out images — FG-ARI, mIoU, FG-mIoU, mBO (argmax of the slot attention);
+- Table 2: segmentation of held-out images — FG-ARI, mIoU, FG-mIoU, mBO (argmax of the slot attention) and the
+  share of images whose background is split over two or more slots; with --mask_sources, also from the decoder's
+  cross-attention or both combined (keys `fg_ari@combined`, ...);
 - Table 3: compositional generation — FID and IS of `--num_generated` composed scenes against as many real ones
   (needs `--inception_weights`);
 - Figure 8: reconstruction MSE (and LPIPS with `--lpips_weights`) against the mask ratio r;
@@ -21,12 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from mogent_hf.pipelines.pipeline_utils import MASK_SOURCES
 from tqdm.auto import tqdm
 from train import add_data_arguments, build_datasets, require_data_source
 
 from mogent_hf import MaskGITScheduler, MOGENTPipeline, load_slot_pipeline
 from mogent_hf.data import collate
-from mogent_hf.metrics import segmentation_metrics
+from mogent_hf.metrics import background_split_share, segmentation_metrics
 from mogent_hf.metrics.generation import (
     InceptionFeatures,
     fid_from_features,
@@ -46,7 +49,7 @@ from mogent_hf.script_support import (
 )
 from mogent_hf.visualization import line_plot
 
-SEGMENTATION = ("fg_ari", "miou", "fg_miou", "mbo")
+SEGMENTATION = ("fg_ari", "miou", "fg_miou", "mbo", "background_split")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="data stream of the synthetic scenes, and sampling")
     parser.add_argument("--num_images", type=int, default=256, help="held-out images for Table 2 and Figure 8")
+    parser.add_argument("--mask_sources", nargs="+", choices=MASK_SOURCES, default=["slot_attention", "combined"],
+                        help="Table 2's masks (`segment`'s mask_source): slot_attention gives the keys fg_ari, ...; "
+                        "another source S gives fg_ari@S, ...")  # fmt: skip
+    parser.add_argument("--decoder_block", type=int, default=None, help="the decoder block the decoder and "
+                        "combined sources read (0 = the first, -1 = the last); None: the blocks' mean")  # fmt: skip
     parser.add_argument("--num_generated", type=int, default=1000, help="composed scenes for Table 3 (paper: 40k)")
     parser.add_argument("--composition", choices=("library", "shuffle"), default="library",
                         help="library: k-means concepts of held-out slots; shuffle: slots across images")  # fmt: skip
@@ -112,14 +120,31 @@ def decode_kwargs(pipe, seed: int, num_inference_steps: int) -> dict:
     return kwargs
 
 
+def segmentation_keys(mask_sources: list[str]) -> list[str]:
+    """Table 2's keys: `SEGMENTATION` for Slot Attention's masks, suffixed `@source` for another source's."""
+    return [key if source == "slot_attention" else f"{key}@{source}" for source in mask_sources for key in SEGMENTATION]
+
+
 @torch.no_grad()
 def segmentation(pipe, images: torch.Tensor, masks: torch.Tensor | None, args) -> dict:
-    generator = torch.Generator(pipe.device).manual_seed(args.seed)  # SLATE's Gaussian slot initialisation
-    labels = [
-        pipe.segment(batch.to(pipe.device, pipe.dtype), generator).cpu() for batch in batches(images, args.batch_size)
-    ]
-    labels = torch.cat(labels)
-    return segmentation_metrics(labels.numpy(), masks.numpy()) if masks is not None else {}
+    """Table 2 for each of `args.mask_sources` (see `segmentation_keys`)."""
+    if masks is None:
+        return {}
+    results = {}
+    for source in args.mask_sources:
+        generator = torch.Generator(pipe.device).manual_seed(args.seed)  # SLATE's Gaussian slot initialisation
+        decoder_block = None if source == "slot_attention" else args.decoder_block
+        labels = [
+            pipe.segment(batch.to(pipe.device, pipe.dtype), generator, mask_source=source,
+                         decoder_block=decoder_block).cpu()
+            for batch in batches(images, args.batch_size)
+        ]  # fmt: skip
+        labels = torch.cat(labels).numpy()
+        scores = segmentation_metrics(labels, masks.numpy())
+        scores["background_split"] = background_split_share(labels, masks.numpy())
+        suffix = "" if source == "slot_attention" else f"@{source}"
+        results.update({f"{key}{suffix}": value for key, value in scores.items()})
+    return results
 
 
 @torch.no_grad()
@@ -232,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict:
         results[name] = result
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    tables = [markdown_table(results, list(SEGMENTATION), "Table 2: segmentation (held-out images)")]
+    tables = [markdown_table(results, segmentation_keys(args.mask_sources), "Table 2: segmentation (held-out images)")]
     reconstruction_keys = [k for k in next(iter(results.values())) if k.startswith(("mse@", "lpips@"))]
     tables.append(markdown_table(results, reconstruction_keys, "Figure 8: reconstruction vs mask ratio"))
     tables.append(markdown_table(results, ["generation_ms_per_image"], f"Decoding time ({args.device}, batch "

@@ -53,7 +53,7 @@ from mogent_hf import (
 )
 from mogent_hf.data import Shapes3DH5, SyntheticScenes, collate, iter_clevr_with_masks, load_image_dataset
 from mogent_hf.data.render import RENDERERS
-from mogent_hf.metrics import segmentation_metrics
+from mogent_hf.metrics import background_split_share, segmentation_metrics
 from mogent_hf.model_card import render_model_card
 from mogent_hf.precision import warn_if_emulated
 from mogent_hf.script_support import (
@@ -177,6 +177,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--dataloader_num_workers", type=int, default=0, help="data-loading worker processes")
 
 
+def decoder_block(value: str) -> int | None:
+    """A decoder block index, or None for 'mean' (the blocks' mean)."""
+    return None if value == "mean" else int(value)
+
+
 def require_data_source(args: argparse.Namespace) -> None:
     """A ValueError when no data source is given (the group is optional so that a preset can set one); checked
     after the other flags' values, so that a mistake in those is reported as itself."""
@@ -232,6 +237,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--mixture_loss_annealing_steps", type=int, default=0, help="anneal the mixture loss "
                        "weight to 0 (cosine) over N steps after the DVAE-only phase; 0 keeps it constant. The saved "
                        "config keeps the weight, so that the mixture decoder is still built on loading")  # fmt: skip
+    train.add_argument("--slot_distillation_weight", type=float, default=0.0, help="MOGENT: weight of the SPOT-"
+                       "style self-distillation of Slot Attention from the decoder's cross-attention (SPOT: 5e-3; "
+                       "0 = the paper, off)")  # fmt: skip
+    train.add_argument("--slot_distillation_ramp_steps", type=int, default=0, help="raise the distillation "
+                       "weight linearly from 0 over N steps after the DVAE-only phase; 0: the full weight at "
+                       "once")  # fmt: skip
+    train.add_argument("--slot_distillation_block", type=decoder_block, default=-1, help="the decoder block whose "
+                       "cross-attention is the distillation target (-1 = the last, as SPOT), or 'mean' (of the "
+                       "blocks)")  # fmt: skip
     train.add_argument("--lr_cooldown_steps", default="0", help="decay every learning rate (the DVAE's too) "
                        "linearly to 0 over the run's last N steps (steps or fraction; 0 = the paper's constant "
                        "rates)")  # fmt: skip
@@ -497,6 +511,7 @@ def _validate(model, batches: list[dict], args, tau: float, device) -> tuple[dic
     metrics.update(slot_usage(torch.cat(slot_masks)))
     if references:
         metrics.update(segmentation_metrics(torch.cat(labels).numpy(), torch.cat(references).numpy()))
+        metrics["background_split"] = background_split_share(torch.cat(labels).numpy(), torch.cat(references).numpy())
 
     images = torch.cat([b["pixel_values"] for b in batches])[: args.num_grid_images].to(device)
     encoded = model.encode(images, generator=torch.Generator(device).manual_seed(args.seed))
@@ -634,6 +649,13 @@ def main(argv: list[str] | None = None):
                 "`--mixture_loss_annealing_steps` must be >= 0 and needs a mixture loss (--mixture_loss_weight > 0), "
                 f"got {args.mixture_loss_annealing_steps} with weight {config.mixture_loss_weight}"
             )
+        if args.slot_distillation_weight < 0 or args.slot_distillation_ramp_steps < 0:
+            raise ValueError(
+                "`--slot_distillation_weight` and `--slot_distillation_ramp_steps` must be >= 0, got "
+                f"{args.slot_distillation_weight} and {args.slot_distillation_ramp_steps}"
+            )
+        if args.slot_distillation_weight > 0 and args.model_type != "mogent":
+            raise ValueError("`--slot_distillation_weight` applies to --model_type mogent only")
         batch_size = recipe.train_batch_size
         set_seed(args.seed)
 
@@ -739,10 +761,16 @@ def main(argv: list[str] | None = None):
             if mixture_annealing > 0:
                 mixture_weight = cosine_anneal(global_step, mixture_weight, 0.0, mixture_annealing, start_step=pretrain)
             optimizer.param_groups[0]["lr"], optimizer.param_groups[1]["lr"] = dvae_lr, lr
+            distillation = {}  # the paper's pass when off
+            if args.slot_distillation_weight > 0:
+                ramp = linear_warmup(global_step, args.slot_distillation_ramp_steps, start_step=pretrain)
+                distillation = {"slot_distillation_weight": args.slot_distillation_weight * ramp,
+                                "slot_distillation_block": args.slot_distillation_block}  # fmt: skip
             with accelerator.accumulate(model):
                 pixel_values = batch["pixel_values"].to(accelerator.device)
                 output = model(pixel_values, tau=tau, sigma=sigma, dvae_only=global_step < pretrain,
-                               codebook_entropy_weight=entropy_weight, mixture_loss_weight=mixture_weight)  # fmt: skip
+                               codebook_entropy_weight=entropy_weight, mixture_loss_weight=mixture_weight,
+                               **distillation)  # fmt: skip
                 accelerator.backward(output.loss)
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(model.parameters(), recipe.max_grad_norm)
@@ -758,6 +786,11 @@ def main(argv: list[str] | None = None):
                     "mixture_cross_entropy": losses[3], "lr": lr, "tau": tau,
                     "sigma": sigma, "dvae_lr": dvae_lr,
                     "codebook_entropy_weight": entropy_weight, "mixture_loss_weight": mixture_weight}  # fmt: skip
+            if distillation:
+                logs["slot_distillation_weight"] = distillation["slot_distillation_weight"]
+                if output.slot_distillation_cross_entropy is not None:  # None in the DVAE-only phase
+                    distilled = output.slot_distillation_cross_entropy.detach().float()
+                    logs["slot_distillation_cross_entropy"] = accelerator.reduce(distilled, "mean").item()
             progress.update(1)
             progress.set_postfix(loss=f"{losses[0]:.4f}", lr=f"{lr:.2e}", tau=f"{tau:.3f}", sigma=f"{sigma:.3f}")
 

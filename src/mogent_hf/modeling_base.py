@@ -64,11 +64,14 @@ class SlotTransformerOutput(ModelOutput):
     """Result of a training forward pass.
 
     Args:
-        loss (`torch.FloatTensor` ()): `dvae_mse + cross_entropy` (+ `mixture_loss_weight · mixture_cross_entropy`).
+        loss (`torch.FloatTensor` ()): `dvae_mse + cross_entropy` (+ `mixture_loss_weight · mixture_cross_entropy`)
+            (+ `slot_distillation_weight · slot_distillation_cross_entropy`).
         dvae_mse (`torch.FloatTensor` ()): mean squared error of the DVAE's relaxed reconstruction, per pixel.
         cross_entropy (`torch.FloatTensor` ()): decoder cross-entropy, mean over the tokens it is taken on.
         mixture_cross_entropy (`torch.FloatTensor` ()): with `config.mixture_loss_weight` > 0: −mean log-likelihood
             of all tokens under the slot-mask mixture of `SlotMixtureTokenDecoder`; else 0.
+        slot_distillation_cross_entropy (`torch.FloatTensor` (), optional): MOGENT with `slot_distillation_weight`
+            > 0 only: Slot Attention's cross-entropy against the decoder's matched argmax (`slot_distillation_loss`).
         reconstruction (`torch.FloatTensor` (B,C,H,W)): DVAE reconstruction from the relaxed codes.
         logits (`torch.FloatTensor` (B,L,V)): decoder logits.
         token_mask (`torch.BoolTensor` (B,L)): MOGENT only: which tokens were masked.
@@ -81,6 +84,7 @@ class SlotTransformerOutput(ModelOutput):
     dvae_mse: torch.FloatTensor | None = None
     cross_entropy: torch.FloatTensor | None = None
     mixture_cross_entropy: torch.FloatTensor | None = None
+    slot_distillation_cross_entropy: torch.FloatTensor | None = None
     reconstruction: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     token_mask: torch.BoolTensor | None = None
@@ -254,12 +258,16 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         return self.embedding_dropout(self.token_embedding(tokens) + self.position_embedding[:, positions])
 
     def slots_from_tokens(
-        self, tokens: torch.Tensor, sigma: float = 0.0, generator: torch.Generator | list[torch.Generator] | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """tokens (B,L) → slots (B,K,slot_size), attention (B,K,L)."""
+        self,
+        tokens: torch.Tensor,
+        sigma: float = 0.0,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        return_logits: bool = False,
+    ) -> tuple[torch.Tensor, ...]:
+        """tokens (B,L) → slots (B,K,slot_size), attention (B,K,L) (and its logits with `return_logits`)."""
         offset = self.encoder_position_offset
         embeddings = self.embed_tokens(tokens, slice(offset, offset + tokens.shape[1]))
-        return self.slot_encoder(embeddings, sigma=sigma, generator=generator)
+        return self.slot_encoder(embeddings, sigma=sigma, generator=generator, return_logits=return_logits)
 
     def encode_slots(
         self,
@@ -267,15 +275,18 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         tokens: torch.Tensor,
         sigma: float = 0.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return_logits: bool = False,
+    ) -> tuple[torch.Tensor, ...]:
         """Slot Attention over what `config.slot_input` names: the embeddings of `tokens` (B,L) (the paper) or CNN
-        features of `pixel_values` (B,C,H,W) at the token grid, with the same positions → slots, attention (B,K,L)."""
+        features of `pixel_values` (B,C,H,W) at the token grid, with the same positions → slots, attention (B,K,L)
+        (and the attention's logits (B,K,L), before the softmax over slots, with `return_logits`)."""
         if self.feature_encoder is None:
-            return self.slots_from_tokens(tokens, sigma=sigma, generator=generator)
+            return self.slots_from_tokens(tokens, sigma=sigma, generator=generator, return_logits=return_logits)
         offset = self.encoder_position_offset
         features = self.feature_encoder(pixel_values.to(self.dtype))
         features = features + self.position_embedding[:, offset : offset + tokens.shape[1]]
-        return self.slot_encoder(self.embedding_dropout(features), sigma=sigma, generator=generator)
+        features = self.embedding_dropout(features)
+        return self.slot_encoder(features, sigma=sigma, generator=generator, return_logits=return_logits)
 
     def attention_to_masks(self, attention: torch.Tensor) -> torch.Tensor:
         """attention (B,K,L) → slot masks (B,K,H,W), bilinear upsampling of the token grid (as SlotDiffusion)."""
@@ -325,6 +336,15 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         into the slots (`FoldedSlotAttention`): takes the place of `slot_kv` at fewer FLOPs per decoding step."""
         self.check_slots(slots)
         return self.decoder.fold_slot_attention(self.slot_projection(slots))
+
+    def cross_attention_maps(self, decoder_inputs: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+        """Embedded decoder inputs (B,L,d) and slots (B,K,slot_size) → each decoder block's cross-attention over the
+        slots (num_blocks,B,K,L): summed over heads and normalised over the slots (as SPOT reads its decoder), i.e.
+        the heads' mean; sums to 1 over K at every token."""
+        weights: list[torch.Tensor] = []
+        self.decoder(decoder_inputs, self.slot_kv(slots), cross_attention_weights=weights)
+        maps = torch.stack(weights).sum(dim=2)  # (blocks,B,L,K)
+        return (maps / maps.sum(dim=-1, keepdim=True)).transpose(-1, -2)
 
     # ---- decoding -------------------------------------------------------------------------------------------
     def decode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from .modeling_base import (
     token_cross_entropy,
 )
 from .modules import random_token_mask
+from .modules.slot_distillation import select_decoder_attention, slot_distillation_loss
 from .modules.transformer import SlotConditioning
 
 
@@ -76,11 +77,25 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         num_tokens = self.config.num_tokens
         if tokens.ndim != 2 or tokens.shape[1] != num_tokens:
             raise ValueError(f"`tokens` must have shape (B, {num_tokens}), got {tuple(tokens.shape)}")
-        if self.config.position_encoding == "rope":
-            hidden = self.embedding_dropout(self.token_embedding(tokens))
-        else:
-            hidden = self.embed_tokens(tokens, slice(0, num_tokens))
+        hidden = self._decoder_inputs(tokens)
         return self.head(self.decoder(hidden, slot_kv, query_positions=query_positions))  # (B,L|M,d) → logits
+
+    def _decoder_inputs(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Embeds the decoder's input tokens (B,L) (with [MASK]s) → (B,L,d)."""
+        if self.config.position_encoding == "rope":
+            return self.embedding_dropout(self.token_embedding(tokens))
+        return self.embed_tokens(tokens, slice(0, tokens.shape[1]))
+
+    def decoder_attention(
+        self, tokens: torch.Tensor, slots: torch.Tensor, token_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Each decoder block's cross-attention over the slots (num_blocks,B,K,L) (see `cross_attention_maps`), the
+        decoder fed `tokens` (B,L) with `token_mask` (B,L) bool masked; by default every token is masked, so that
+        the decoder reads the slots alone, as when it generates from them."""
+        if token_mask is None:
+            token_mask = torch.ones_like(tokens, dtype=torch.bool)
+        masked_tokens = tokens.masked_fill(token_mask, self.config.mask_token_id)
+        return self.cross_attention_maps(self._decoder_inputs(masked_tokens), slots)
 
     @capture_hidden_states
     def forward(
@@ -93,6 +108,8 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         dvae_only: bool = False,
         codebook_entropy_weight: float | None = None,
         mixture_loss_weight: float | None = None,
+        slot_distillation_weight: float = 0.0,
+        slot_distillation_block: int | None = -1,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> SlotTransformerOutput | tuple:
@@ -108,6 +125,11 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
             codebook_entropy_weight (`float`, optional): overrides `config.codebook_entropy_weight` for this pass.
             mixture_loss_weight (`float`, optional): overrides `config.mixture_loss_weight` for this pass (a model
                 built without the mixture decoder ignores it).
+            slot_distillation_weight (`float`): with w > 0, loss += w · the SPOT-style self-distillation of Slot
+                Attention from the decoder (`slot_distillation_loss`): the decoder reads the slots from an all-masked
+                canvas (`decoder_attention`, no gradient), and its cross-attention of `slot_distillation_block` (an
+                index, -1 = the last block as SPOT; None = the blocks' mean) gives hard targets to the logits of Slot
+                Attention's last iteration. 0 (the paper) computes nothing of it.
             generator (`torch.Generator` or one per image, optional): every draw of the pass (the DVAE's Gumbel noise,
                 the slot noise, the token mask) comes from it, in training and eval mode alike; without one, from
                 torch's global RNG.
@@ -120,7 +142,11 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         )
         if dvae_only:
             return self.dvae_only_output(dvae_objective, dvae_mse, reconstruction, tokens)
-        slots, attention = self.encode_slots(pixel_values, tokens, sigma=sigma, generator=generator)
+        if slot_distillation_weight < 0:
+            raise ValueError(f"`slot_distillation_weight` must be >= 0, got {slot_distillation_weight}")
+        distil = slot_distillation_weight > 0
+        slots, attention, *slot_logits = self.encode_slots(pixel_values, tokens, sigma=sigma, generator=generator,
+                                                           return_logits=distil)  # fmt: skip
         if token_mask is None:
             batch_size, num_tokens = tokens.shape
             schedule = self.config.mask_schedule
@@ -133,8 +159,14 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         masked_tokens = tokens.masked_fill(token_mask, self.config.mask_token_id)
         logits = self.token_logits(masked_tokens, slots)
         cross_entropy = token_cross_entropy(logits, tokens, token_mask if self.config.loss_on_masked_only else None)
-        return self.training_output(dvae_objective, dvae_mse, reconstruction, tokens, slots, attention, logits,
-                                    cross_entropy, mixture_loss_weight, token_mask=token_mask)  # fmt: skip
+        output = self.training_output(dvae_objective, dvae_mse, reconstruction, tokens, slots, attention, logits,
+                                      cross_entropy, mixture_loss_weight, token_mask=token_mask)  # fmt: skip
+        if distil:
+            with torch.no_grad():
+                teacher = select_decoder_attention(self.decoder_attention(tokens, slots), slot_distillation_block)
+            output.slot_distillation_cross_entropy = slot_distillation_loss(slot_logits[0], teacher)
+            output.loss = output.loss + slot_distillation_weight * output.slot_distillation_cross_entropy
+        return output
 
 
 __all__ = ["MOGENTModel"]

@@ -65,6 +65,11 @@ class SLATEModel(SlotTransformerPreTrainedModel):
         hidden = self.decoder(self._decoder_inputs(self._shifted(tokens), 0), slot_kv)
         return self.head(hidden)
 
+    def decoder_attention(self, tokens: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+        """Each decoder block's cross-attention over the slots (num_blocks,B,K,L) (see `cross_attention_maps`),
+        teacher-forced on `tokens` (B,L) as in training: position l reads the slots to predict token l."""
+        return self.cross_attention_maps(self._decoder_inputs(self._shifted(tokens), 0), slots)
+
     @torch.no_grad()
     def generate_tokens(
         self,

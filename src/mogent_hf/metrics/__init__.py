@@ -1,11 +1,22 @@
-"""Metrics of the paper's tables: unsupervised segmentation (FG-ARI, mIoU, FG-mIoU, mBO) on label maps."""
+"""Metrics of the paper's tables: unsupervised segmentation (FG-ARI, mIoU, FG-mIoU, mBO) on label maps; the share of
+images whose background is split over several slots."""
 
 from .segmentation import (
     adjusted_rand_index,
+    background_split_per_image,
+    background_split_share,
     fg_ari_per_image,
     mbo_per_image,
     miou_per_image,
     segmentation_metrics,
 )
 
-__all__ = ["adjusted_rand_index", "fg_ari_per_image", "mbo_per_image", "miou_per_image", "segmentation_metrics"]
+__all__ = [
+    "adjusted_rand_index",
+    "background_split_per_image",
+    "background_split_share",
+    "fg_ari_per_image",
+    "mbo_per_image",
+    "miou_per_image",
+    "segmentation_metrics",
+]

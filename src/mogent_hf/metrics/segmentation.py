@@ -10,6 +10,9 @@ slot attention, reference = ground truth with background = 0. Definitions follow
 - mBO: for each foreground ground-truth mask, the best IoU over predicted masks (a prediction may serve several),
   mean over those masks; background excluded, as the paper and SlotDiffusion report it.
 Images without foreground are skipped by FG-mIoU and mBO (NaN per image, nan-mean over images).
+- Background split (issue 40's "floor" measure, ours): whether an image's background (ground truth 0) is spread over
+  two or more predicted labels, each holding at least `min_share` (10%) of its pixels; reported as the share of
+  images where it is. An image without background is not split.
 """
 
 from __future__ import annotations
@@ -93,6 +96,25 @@ def miou_per_image(predictions, references, foreground_only: bool = False) -> np
 def mbo_per_image(predictions, references) -> np.ndarray:
     """Mean best overlap of each image's foreground ground-truth masks (B,)."""
     return _per_image(predictions, references, lambda iou: float(iou.max(1).mean()), True)
+
+
+def background_split_per_image(predictions, references, min_share: float = 0.1) -> np.ndarray:
+    """bool (B,): True where two or more predicted labels each hold at least `min_share` of the image's background
+    (reference 0) pixels."""
+    if not 0 < min_share <= 0.5:
+        raise ValueError(f"`min_share` must lie in (0, 0.5] (two labels must be able to reach it), got {min_share}")
+    predictions, references = _as_label_maps(predictions, references)
+    split = []
+    for prediction, reference in zip(predictions, references):
+        background = prediction[reference == 0]
+        _, counts = np.unique(background, return_counts=True)
+        split.append(bool(background.size) and int((counts >= min_share * background.size).sum()) >= 2)
+    return np.array(split, bool)
+
+
+def background_split_share(predictions, references, min_share: float = 0.1) -> float:
+    """The share of images whose background is split over two or more labels (`background_split_per_image`)."""
+    return float(np.mean(background_split_per_image(predictions, references, min_share)))
 
 
 def segmentation_metrics(predictions, references) -> dict[str, float]:

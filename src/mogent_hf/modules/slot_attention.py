@@ -74,9 +74,14 @@ class SlotAttention(nn.Module):
         return queries + sigma * noise * scale
 
     def forward(
-        self, inputs: torch.Tensor, sigma: float = 0.0, generator: torch.Generator | list[torch.Generator] | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """inputs (B,N,input_size) → slots (B,K,D), attention of the last iteration (B,K,N) (sums to 1 over K)."""
+        self,
+        inputs: torch.Tensor,
+        sigma: float = 0.0,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        return_logits: bool = False,
+    ) -> tuple[torch.Tensor, ...]:
+        """inputs (B,N,input_size) → slots (B,K,D), attention of the last iteration (B,K,N) (sums to 1 over K), and
+        with `return_logits` that attention's logits (B,K,N) (before the softmax over K)."""
         batch_size = inputs.shape[0]
         inputs = self.norm_inputs(inputs)
         keys = self.project_k(inputs) * self.slot_size**-0.5  # (B,N,D)
@@ -90,14 +95,15 @@ class SlotAttention(nn.Module):
                 slots = slots.detach() + slots_init - slots_init.detach()
             slots_prev = slots
             queries = self.project_q(self.norm_slots(slots))  # (B,K,D)
-            attention = torch.einsum("bnd,bkd->bkn", keys, queries).softmax(dim=1)  # (B,K,N), over slots
+            logits = torch.einsum("bnd,bkd->bkn", keys, queries)  # (B,K,N)
+            attention = logits.softmax(dim=1)  # over slots
             weights = attention + self.epsilon
             weights = weights / weights.sum(dim=-1, keepdim=True)
             updates = torch.einsum("bkn,bnd->bkd", weights, values)  # (B,K,D)
             slots = self.gru(updates.reshape(-1, self.slot_size), slots_prev.reshape(-1, self.slot_size))
             slots = slots.view(batch_size, self.num_slots, self.slot_size)
             slots = slots + self.mlp(self.norm_mlp(slots))
-        return slots, attention
+        return (slots, attention, logits) if return_logits else (slots, attention)
 
 
 class SlotEncoder(nn.Module):
@@ -114,6 +120,8 @@ class SlotEncoder(nn.Module):
         embeddings: torch.Tensor,
         sigma: float = 0.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """embeddings (B,L,d) → slots (B,K,D), attention (B,K,L)."""
-        return self.slot_attention(self.mlp(self.norm(embeddings)), sigma=sigma, generator=generator)
+        return_logits: bool = False,
+    ) -> tuple[torch.Tensor, ...]:
+        """embeddings (B,L,d) → slots (B,K,D), attention (B,K,L) (and its logits (B,K,L) with `return_logits`)."""
+        inputs = self.mlp(self.norm(embeddings))
+        return self.slot_attention(inputs, sigma=sigma, generator=generator, return_logits=return_logits)

@@ -185,12 +185,15 @@ class DecoderBlock(GradientCheckpointingLayer):
         cache: KVCache | None = None,
         layer: int = 0,
         query_positions: torch.Tensor | None = None,
+        cross_attention_weights: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """hidden (B,T,d); slot_kv: keys, values (B,H,K,hd) of this block's cross-attention, or the block's
         `FoldedSlotAttention` → (B,T,d).
 
         With `query_positions` (B,M) long, only those rows query (keys/values still come from all T) and the
         output is (B,M,d): the rows of the full output, for the last block when only some positions are read.
+        With a `cross_attention_weights` list (and slot keys/values, not folded ones), the block appends its
+        cross-attention weights over the slots (B,H,T,K) (before dropout; softmax over K).
         """
         # Self-attention
         normed = self.norm_self(hidden)
@@ -219,6 +222,9 @@ class DecoderBlock(GradientCheckpointingLayer):
             hidden = hidden + self.dropout(cross.attend_folded(normed, slot_kv))
         else:
             queries = cross.split_heads(cross.project_q(normed))
+            if cross_attention_weights is not None:
+                scores = torch.matmul(queries, slot_kv[0].transpose(-1, -2)) * cross.head_dim**-0.5  # (B,H,T,K)
+                cross_attention_weights.append(scores.softmax(dim=-1))
             hidden = hidden + self.dropout(cross.attend(queries, *slot_kv, causal=False))
         # MLP
         return hidden + self.dropout(self.mlp(self.norm_mlp(hidden)))
@@ -284,9 +290,11 @@ class TransformerDecoder(nn.Module):
         positions: torch.Tensor | None = None,
         cache: KVCache | None = None,
         query_positions: torch.Tensor | None = None,
+        cross_attention_weights: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """hidden (B,T,d) embedded tokens; slot_kv from `slot_kv` or `fold_slot_attention`; positions (T,) flat
-        grid indices, used by RoPE → (B,T,d).
+        grid indices, used by RoPE → (B,T,d). A `cross_attention_weights` list receives each block's
+        cross-attention weights (B,H,T,K) (see `DecoderBlock.forward`).
 
         With `cache`, the T tokens continue the cached sequence and the cache grows by T. With `query_positions`
         (B,M) long, only those rows are computed in the last block (its keys/values still see all T) → (B,M,d),
@@ -302,7 +310,8 @@ class TransformerDecoder(nn.Module):
         last = len(self.blocks) - 1
         for layer, (block, kv) in enumerate(zip(self.blocks, slot_kv)):
             rows = query_positions if layer == last else None
-            hidden = block(hidden, kv, rotary=rotary, cache=cache, layer=layer, query_positions=rows)
+            hidden = block(hidden, kv, rotary=rotary, cache=cache, layer=layer, query_positions=rows,
+                           cross_attention_weights=cross_attention_weights)  # fmt: skip
         if cache is not None:
             cache.advance(hidden.shape[1])
         return self.norm(hidden)
