@@ -64,7 +64,8 @@ class SceneActions:
         (K,H,W) and label map (H,W), -1 and no colour outside the centre square the model saw)."""
         processor = self.pipe.image_processor
         features = processor(image, return_tensors="pt", return_input_sizes=True)
-        slot_masks = self.pipe.encode(features.pixel_values).slot_masks.float().cpu()  # (1,K,h,w)
+        encoded = self.pipe.encode(features.pixel_values)
+        slot_masks = self.pipe.source_masks(encoded, self.pipe.default_mask_source).float().cpu()  # (1,K,h,w)
         masks = processor.post_process_slot_masks(slot_masks, features.input_sizes)[0]
         labels = processor.post_process_segmentation(slot_masks, features.input_sizes)[0]
         rgb = to_rgb(processor.split_images(image)[0])  # (H,W,3), uint8 or float in [0,1]

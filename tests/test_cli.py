@@ -11,7 +11,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from mogent_hf.cli import DEFAULT_PIPELINE, main
+from mogent_hf.cli import DEFAULT_PIPELINE, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENES = [str(ROOT / "docs" / "examples" / f"scene_{i}.png") for i in (0, 1)]
@@ -151,3 +151,23 @@ def test_the_default_pipeline_is_the_shipped_checkpoint_and_its_help_says_what_i
     with pytest.raises(SystemExit):
         main(["segment", "--help"])
     assert "synthetic CLEVR-like scenes" in capsys.readouterr().out
+
+
+def test_segment_labels_are_the_pipelines_segment_at_the_input_size(capsys, tmp_path):
+    import torch
+    from mogent_hf.pipelines.pipeline_utils import MASK_SOURCES
+
+    from mogent_hf import load_slot_pipeline
+
+    wide = tmp_path / "wide.png"
+    PIL.Image.open(SCENES[1]).resize((80, 48)).save(wide)
+    pipe = load_slot_pipeline(DEFAULT_PIPELINE)
+    for source in (None, "slot_attention"):  # the pipeline's default source, and one given
+        extra = [] if source is None else ["--mask-source", source]
+        status, _, err = run(capsys, "segment", wide, "--out", tmp_path / str(source), "--labels", "npy", *extra)
+        assert status == 0, err
+        expected = pipe.segment(str(wide), torch.Generator().manual_seed(0), to_input_size=True, mask_source=source)
+        assert np.array_equal(np.load(tmp_path / str(source) / "wide_labels.npy"), expected[0].numpy())
+    action = next(a for a in build_parser()._subparsers._group_actions[0].choices["segment"]._actions
+                  if a.dest == "mask_source")  # fmt: skip
+    assert tuple(action.choices) == MASK_SOURCES  # the CLI's list (kept free of imports) follows the pipelines'

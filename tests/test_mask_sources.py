@@ -41,7 +41,7 @@ def slate_pipe():
 @contextmanager
 def recorded_cross_attention(model):
     """Each decoder block's cross-attention weights (B,H,L,K), recorded by wrapping `attend` (as
-    docs/measure_mask_errors.py read them before the decoder could return them)."""
+    research/scripts/measure_mask_errors.py read them before the decoder could return them)."""
     weights = []
     originals = [block.cross_attention.attend for block in model.decoder.blocks]
 

@@ -313,3 +313,19 @@ def test_model_refuses_an_empty_batch():
         model(torch.rand(0, 3, 32, 32))
     with pytest.raises(ValueError, match="slots.*empty"):
         model.slot_kv(torch.rand(0, 3, 32))
+
+
+@pytest.mark.parametrize("library_first", [False, True])
+def test_import_mogent_hf_is_lazy_and_registers_the_auto_classes_once_transformers_is_imported(library_first):
+    code = (
+        ("import transformers\n" if library_first else "")
+        + "import sys, mogent_hf\n"
+        + "print('torch' in sys.modules)\n"
+        + "from transformers import AutoConfig\n"
+        + f"print(type(AutoConfig.from_pretrained({str(CHECKPOINTS / 'mogent-small' / 'model')!r})).__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    torch_imported, config_class = result.stdout.split()
+    assert config_class == "MOGENTConfig"
+    assert torch_imported == str(library_first)  # nothing heavy before a library that needs the classes is imported

@@ -2,13 +2,16 @@
 models (transformers) and pipelines (diffusers).
 
 The package loads lazily, as transformers and diffusers do: `import mogent_hf` costs nothing (so that the
-`mogent-hf` command answers `--help` and argument mistakes at once), and the first public name taken from it
-(`from mogent_hf import MOGENTModel`, `mogent_hf.MOGENTPipeline`) imports torch, transformers and diffusers and
-registers the classes with `AutoConfig`, `AutoModel`, `AutoImageProcessor` and diffusers' `DiffusionPipeline`."""
+`mogent-hf` command answers `--help` and argument mistakes at once); the first public name taken from it
+(`from mogent_hf import MOGENTModel`, `mogent_hf.MOGENTPipeline`) imports torch, transformers and diffusers. The
+classes are registered with `AutoConfig`, `AutoModel`, `AutoImageProcessor` and diffusers' `DiffusionPipeline`
+either way: by then, or as soon as transformers or diffusers is imported (`auto_registration`)."""
 
 from __future__ import annotations
 
 import importlib
+
+from .auto_registration import register_when_imported
 
 __version__ = "0.1.0"
 
@@ -33,9 +36,16 @@ _PUBLIC_NAMES = {
 __all__ = sorted(_PUBLIC_NAMES)
 
 
+_loaded = False
+
+
 def _load_and_register() -> None:
     """Imports every public class and registers the models with transformers' Auto classes (the pipelines
-    register themselves with diffusers when `mogent_hf.pipelines` is imported)."""
+    register themselves with diffusers when `mogent_hf.pipelines` is imported). Runs once."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
     from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
     for name, module in _PUBLIC_NAMES.items():
@@ -46,6 +56,9 @@ def _load_and_register() -> None:
     AutoModel.register(SLATEConfig, SLATEModel, exist_ok=True)  # noqa: F821
     for config_class in (MOGENTConfig, SLATEConfig):  # noqa: F821
         AutoImageProcessor.register(config_class, image_processor_classes={"pil": MOGENTImageProcessor}, exist_ok=True)  # noqa: F821
+
+
+register_when_imported(_load_and_register)
 
 
 def __getattr__(name: str):

@@ -168,8 +168,9 @@ def segment(pipe, paths, names, args) -> list[Path]:
     written, num_slots = [], pipe.model.config.num_slots
     for path, name in zip(tqdm(paths, desc="segment", unit="image"), names):
         features = pipe.image_processor(str(path), return_tensors="pt", return_input_sizes=True)
-        slot_masks = pipe.encode(features.pixel_values, generator=seeded(pipe, args)).slot_masks
-        slot_masks = slot_masks.float().cpu()  # (1,K,h,w) at the model's resolution
+        encoded = pipe.encode(features.pixel_values, generator=seeded(pipe, args))
+        source = args.mask_source or pipe.default_mask_source
+        slot_masks = pipe.source_masks(encoded, source).float().cpu()  # (1,K,h,w) at the model's resolution
         if args.model_size:
             image, labels = features.pixel_values[0], slot_masks.argmax(1)[0]
         else:
@@ -324,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "segment":
             sub.add_argument("--labels", nargs="+", choices=("npy", "json"), default=[],
                              help="also write label maps (slot index per pixel) as .npy and/or .json")  # fmt: skip
+            sub.add_argument("--mask-source", choices=("slot_attention", "decoder", "combined"), default=None,
+                             help="where the masks come from (default: the pipeline's; MOGENT: combined, Slot "
+                             "Attention's and the decoder's attention averaged)")  # fmt: skip
             size = sub.add_mutually_exclusive_group()
             size.add_argument("--model-size", action="store_true",
                               help="write everything at the model's resolution, not each input's size")  # fmt: skip
