@@ -4,12 +4,15 @@ models (transformers) and pipelines (diffusers).
 The package loads lazily, as transformers and diffusers do: `import mogent_hf` costs nothing (so that the
 `mogent-hf` command answers `--help` and argument mistakes at once); the first public name taken from it
 (`from mogent_hf import MOGENTModel`, `mogent_hf.MOGENTPipeline`) imports torch, transformers and diffusers. The
-classes are registered with `AutoConfig`, `AutoModel`, `AutoImageProcessor` and diffusers' `DiffusionPipeline`
-either way: by then, or as soon as transformers or diffusers is imported (`auto_registration`)."""
+modules that define the configs, models, image processor and pipelines register them with `AutoConfig`,
+`AutoModel`, `AutoImageProcessor` and diffusers' `DiffusionPipeline` when they are imported, and `import mogent_hf`
+alone gets them imported as soon as transformers or diffusers is (`auto_registration`), so the registrations are
+in place whenever one of those libraries can look them up."""
 
 from __future__ import annotations
 
 import importlib
+import sys
 
 from .auto_registration import register_when_imported
 
@@ -36,36 +39,43 @@ _PUBLIC_NAMES = {
 __all__ = sorted(_PUBLIC_NAMES)
 
 
-_loaded = False
+# The modules that register their classes when imported (transformers' Auto classes; diffusers for the pipelines).
+_REGISTERING_MODULES = (
+    "configuration_mogent",
+    "image_processing_mogent",
+    "modeling_mogent",
+    "modeling_slate",
+    "pipelines",
+)
 
 
-def _load_and_register() -> None:
-    """Imports every public class and registers the models with transformers' Auto classes (the pipelines
-    register themselves with diffusers when `mogent_hf.pipelines` is imported). Runs once."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    from transformers import AutoConfig, AutoImageProcessor, AutoModel
-
-    for name, module in _PUBLIC_NAMES.items():
-        globals()[name] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    AutoConfig.register("mogent", MOGENTConfig, exist_ok=True)  # noqa: F821  (bound by the loop above)
-    AutoConfig.register("slate", SLATEConfig, exist_ok=True)  # noqa: F821
-    AutoModel.register(MOGENTConfig, MOGENTModel, exist_ok=True)  # noqa: F821
-    AutoModel.register(SLATEConfig, SLATEModel, exist_ok=True)  # noqa: F821
-    for config_class in (MOGENTConfig, SLATEConfig):  # noqa: F821
-        AutoImageProcessor.register(config_class, image_processor_classes={"pil": MOGENTImageProcessor}, exist_ok=True)  # noqa: F821
+def _import_registering_modules() -> None:
+    for module in _REGISTERING_MODULES:
+        importlib.import_module(f"{__name__}.{module}")
 
 
-register_when_imported(_load_and_register)
+def _register_unless_importing_ourselves() -> None:
+    """The post-import hook's action. When transformers or diffusers is first imported by one of our own modules
+    (its import is under way), importing the others now would meet it half-initialized: that import chain registers
+    what it imports, and the first public name taken from the package imports the rest."""
+    importing = [
+        name for name, module in list(sys.modules.items())
+        if name.startswith(f"{__name__}.") and getattr(getattr(module, "__spec__", None), "_initializing", False)
+    ]  # fmt: skip
+    if not importing:
+        _import_registering_modules()
+
+
+register_when_imported(_register_unless_importing_ourselves)
 
 
 def __getattr__(name: str):
     if name not in _PUBLIC_NAMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    _load_and_register()
-    return globals()[name]
+    _import_registering_modules()
+    value = getattr(importlib.import_module(f"{__name__}.{_PUBLIC_NAMES[name]}"), name)
+    globals()[name] = value  # found directly from now on
+    return value
 
 
 def __dir__() -> list[str]:

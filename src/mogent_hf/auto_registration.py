@@ -1,12 +1,12 @@
-"""Registering mogent_hf's classes with transformers and diffusers without importing them up front.
+"""A post-import hook, so that `import mogent_hf` can register its classes with transformers and diffusers without
+importing them up front.
 
 `import mogent_hf` has always made `AutoConfig`, `AutoModel`, `AutoImageProcessor` and diffusers' generic
 `DiffusionPipeline.from_pretrained` know our classes. Registering needs the classes, and the classes need torch,
-transformers and diffusers, seconds of imports that the `mogent-hf` command must not pay before it has checked its
-arguments. So `import mogent_hf` registers at once only when transformers or diffusers is already imported, and
-otherwise leaves a post-import hook (as `wrapt.register_post_import_hook` does): the first import of either library,
-wherever it happens, ends by registering. Whoever can use a registration has imported one of the two, so the classes
-are always registered by the time they are looked up."""
+transformers and diffusers: seconds of imports that the `mogent-hf` command must not pay before it has checked its
+arguments. So the package registers at once only when transformers or diffusers is already imported, and otherwise
+leaves this hook (as `wrapt.register_post_import_hook` does): the first import of either library, wherever it
+happens, ends by registering. Whoever can use a registration has imported one of the two first."""
 
 from __future__ import annotations
 

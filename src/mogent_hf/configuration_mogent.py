@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 
-from transformers import PretrainedConfig
+from transformers import AutoConfig, PretrainedConfig
 
 SLOT_INITS = ("gaussian", "learned_queries")
 SLOT_INPUTS = ("tokens", "cnn")
@@ -352,3 +352,9 @@ class SLATEConfig(SlotTransformerConfig):
 
 
 __all__ = ["MOGENTConfig", "SLATEConfig", "SlotTransformerConfig"]
+
+# Registered with transformers' Auto classes when the package imports this module; a copy that travels with a saved
+# model (`remote_code`: another module name) leaves the registry to transformers' `auto_map`.
+if __name__.startswith("mogent_hf."):
+    AutoConfig.register("mogent", MOGENTConfig, exist_ok=True)
+    AutoConfig.register("slate", SLATEConfig, exist_ok=True)

@@ -15,6 +15,7 @@ import numpy as np
 import PIL.Image
 import torch
 import torch.nn.functional as F
+from transformers import AutoImageProcessor
 from transformers.image_processing_base import ImageProcessingMixin  # noqa: F401  (diffusers looks this name up)
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
@@ -228,3 +229,11 @@ def resize(image: np.ndarray, height: int, width: int, resample: int) -> np.ndar
 
 
 __all__ = ["MOGENTImageProcessor"]
+
+# Registered with transformers' Auto classes when the package imports this module; a copy that travels with a saved
+# model (`remote_code`: another module name) leaves the registry to transformers' `auto_map`.
+if __name__.startswith("mogent_hf."):
+    from .configuration_mogent import MOGENTConfig, SLATEConfig  # (in a remote-code copy: never reached)
+
+    for _config_class in (MOGENTConfig, SLATEConfig):
+        AutoImageProcessor.register(_config_class, image_processor_classes={"pil": MOGENTImageProcessor}, exist_ok=True)

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel  # noqa: F401  (diffusers' loader looks the base class up by name here)
+from transformers import (
+    AutoModel,
+    PreTrainedModel,  # noqa: F401  (diffusers' loader looks the base class up by name here)
+)
 from transformers import initialization as init
 
 from .configuration_mogent import MOGENTConfig
@@ -170,3 +173,8 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
 
 
 __all__ = ["MOGENTModel"]
+
+# Registered with transformers' Auto classes when the package imports this module; a copy that travels with a saved
+# model (`remote_code`: another module name) leaves the registry to transformers' `auto_map`.
+if __name__.startswith("mogent_hf."):
+    AutoModel.register(MOGENTConfig, MOGENTModel, exist_ok=True)

@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from transformers import PreTrainedModel  # noqa: F401  (diffusers' loader looks the base class up by name here)
+from transformers import (
+    AutoModel,
+    PreTrainedModel,  # noqa: F401  (diffusers' loader looks the base class up by name here)
+)
 
 from .configuration_mogent import SLATEConfig
 from .modeling_base import (
@@ -163,3 +166,8 @@ class SLATEModel(SlotTransformerPreTrainedModel):
 
 
 __all__ = ["SLATEModel"]
+
+# Registered with transformers' Auto classes when the package imports this module; a copy that travels with a saved
+# model (`remote_code`: another module name) leaves the registry to transformers' `auto_map`.
+if __name__.startswith("mogent_hf."):
+    AutoModel.register(SLATEConfig, SLATEModel, exist_ok=True)
