@@ -77,6 +77,10 @@ def test_segment_answers_at_the_input_size_and_leaves_what_the_model_did_not_see
     assert pixels(overlay).shape == (48, 80, 3) and all(pixels(mask["image"]).shape == (48, 80) for mask in masks)
     assert labels.shape == (48, 80) and (labels[:, :16] == -1).all() and (labels[:, 16:64] >= 0).all()
     assert np.array_equal(pixels(overlay)[:, :16], pixels(wide)[:, :16])
+    from mogent_hf import load_slot_pipeline
+
+    expected = load_slot_pipeline(DEFAULT_PIPELINE).segment(str(wide), to_input_size=True)[0].numpy()
+    assert np.array_equal(labels, expected)  # the pipeline's segment, with its default mask source
 
 
 def token_region(labels: np.ndarray, slot: int) -> torch.Tensor:

@@ -176,8 +176,8 @@ def segment(pipe, paths, names, args) -> list[Path]:
         else:
             rgb = to_rgb(pipe.image_processor.load(path))  # (H,W,3) uint8, as the processor read it
             image = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)  # (3,H,W)
-            slot_masks = pipe.image_processor.post_process_slot_masks(slot_masks, features.input_sizes)[0][None]
             labels = pipe.image_processor.post_process_segmentation(slot_masks, features.input_sizes)[0]
+            slot_masks = pipe.image_processor.post_process_slot_masks(slot_masks, features.input_sizes)[0][None]
         overlay = overlay_labels(image[None], labels[None], num_colours=num_slots)
         files = [(overlay[0], args.out / f"{name}_overlay.png")]
         files += [(slot_masks[0, k], args.out / f"{name}_slot{k}.png") for k in range(num_slots)]
