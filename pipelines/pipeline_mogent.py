@@ -148,7 +148,8 @@ class MOGENTPipeline(SlotPipelineMixin, DiffusionPipeline):
                 query_positions = self._step_queries(step_tokens, timestep, step_start)
                 if kv_cache is not None:
                     kv_cache.clear()
-                    query_positions = None if query_positions.shape[1] == 0 else query_positions
+                    if query_positions is not None and query_positions.shape[1] == 0:
+                        query_positions = None  # the full pass still fills the cache
             else:
                 query_positions = group
             if query_positions is not None and query_positions.shape[1] == 0:  # nothing to unmask at this step

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from mogent_hf import MaskGITScheduler, MOGENTConfig, MOGENTModel, MOGENTPipeline
+from mogent_hf.modules import PositionKVCache
+from mogent_hf.scheduling_maskgit import halton_order
 
 REFERENCE = Path(__file__).parent / "data" / "maskgit_reference_tokens.json"
 
@@ -49,7 +51,9 @@ def test_default_decoding_is_bit_identical_to_the_saved_tokens_of_the_paper_loop
         "slots_single_generator_T12_topk": pipe(
             slots=slots, num_inference_steps=12, top_k=8, generator=torch.Generator().manual_seed(3), output_type="pt"
         ).tokens,
-        "images_ratio_half": pipe(images=images, mask_ratio=0.5, generator=generators(0, 1, 2), output_type="pt").tokens,
+        "images_ratio_half": pipe(
+            images=images, mask_ratio=0.5, generator=generators(0, 1, 2), output_type="pt"
+        ).tokens,
         "edit": pipe.edit(
             images[:2], images[1:], [(0, 1)], generator=torch.Generator().manual_seed(4), output_type="pt"
         ).tokens,
@@ -59,3 +63,140 @@ def test_default_decoding_is_bit_identical_to_the_saved_tokens_of_the_paper_loop
     }
     for name, tokens in decoded.items():
         assert torch.equal(tokens, torch.tensor(reference["tokens"][name])), name
+
+
+STRATEGIES = {
+    "cached_substeps": ({}, {"cache_interval": 4}),
+    "cached_substeps_beyond_T": ({}, {"cache_interval": 50}),
+    "confidence_threshold": ({"confidence_threshold": 0.5}, {}),
+    "halton": ({"unmasking_order": "halton"}, {}),
+    "halton_cached": ({"unmasking_order": "halton"}, {"cache_interval": 3}),
+}
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_each_strategy_is_batch_independent_reproducible_and_decodes_every_token(name, slots):
+    scheduler_config, call_kwargs = STRATEGIES[name]
+    strategy = tiny_pipe(**scheduler_config)
+    batch = strategy(slots=slots, generator=generators(0, 1, 2), output_type="pt", **call_kwargs).tokens
+    again = strategy(slots=slots, generator=generators(0, 1, 2), output_type="pt", **call_kwargs).tokens
+    alone = strategy(slots=slots[1:2], generator=generators(1), output_type="pt", **call_kwargs).tokens
+    assert torch.equal(batch, again) and torch.equal(batch[1:2], alone)
+    assert (batch < strategy.model.config.vocab_size).all()
+    other = strategy(slots=slots, generator=generators(5, 6, 7), output_type="pt", **call_kwargs).tokens
+    assert not torch.equal(batch, other)
+
+
+@pytest.mark.parametrize("name", ["cached_substeps", "confidence_threshold", "halton", "halton_cached"])
+def test_strategies_inpaint_regions_of_different_sizes(name):
+    """Editing re-masks a different number of tokens per image (padded queries); every token outside the regions is
+    kept. Strategies with per-position draws keep image 0 equal to its own run even then; the paper's loop (and the
+    full passes of cached sub-steps, which are its steps) does not: it queries all L rows when the counts differ."""
+    scheduler_config, call_kwargs = STRATEGIES[name]
+    strategy = tiny_pipe(**scheduler_config)
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    encoded = strategy.encode(images)
+    regions = torch.zeros(3, strategy.model.config.num_tokens, dtype=torch.bool)
+    regions[0, :40], regions[1, 10:20], regions[2, 5:60] = True, True, True
+    edited = strategy._inpaint(encoded.tokens, regions, encoded.slots, generator=generators(0, 1, 2), **call_kwargs)
+    assert torch.equal(edited[~regions], encoded.tokens[~regions]) and (edited < strategy.model.config.vocab_size).all()
+    if not strategy.scheduler.is_paper_default:
+        alone = strategy._inpaint(
+            encoded.tokens[:1], regions[:1], encoded.slots[:1], generator=generators(0), **call_kwargs
+        )
+        assert torch.equal(edited[:1], alone)
+
+
+def test_cache_interval_1_is_the_full_decode(pipe, slots):
+    default = pipe(slots=slots, generator=generators(0, 1, 2), output_type="pt").tokens
+    every_step_full = pipe(slots=slots, generator=generators(0, 1, 2), output_type="pt", cache_interval=1).tokens
+    assert torch.equal(default, every_step_full)
+
+
+@pytest.mark.parametrize("position_encoding", ["learned", "rope"])
+def test_a_cached_sub_step_on_unchanged_tokens_gives_the_full_pass_rows(position_encoding):
+    """The cached pass at some rows, against the keys/values a full pass stored, is the full pass at those rows."""
+    torch.manual_seed(0)
+    model = MOGENTModel(MOGENTConfig.from_preset("tiny", position_encoding=position_encoding)).eval()
+    config = model.config
+    tokens = torch.randint(0, config.vocab_size, (2, config.num_tokens), generator=torch.Generator().manual_seed(1))
+    tokens[:, ::3] = config.mask_token_id
+    slot_kv = model.fold_slot_attention(torch.randn(2, config.num_slots, config.slot_size))
+    positions = torch.tensor([[5, 0, 63, 17], [2, 2, 40, 9]])
+    cache = PositionKVCache()
+    with torch.no_grad():
+        full = model.token_logits(tokens, slot_kv=slot_kv, kv_cache=cache)
+        rows = model.token_logits(tokens, slot_kv=slot_kv, query_positions=positions, kv_cache=cache)
+    expected = full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1]))
+    torch.testing.assert_close(rows, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_confidence_threshold_off_in_effect_follows_the_fixed_schedule_and_a_low_one_finishes_early(slots):
+    """A threshold above every probability unmasks exactly the schedule's counts at each step; one below every
+    probability unmasks everything at the first step, and the loop stops (every image has left the batch)."""
+
+    def masked_counts(pipe):
+        counts = []
+
+        def record(pipe, step, timestep, tensors):
+            counts.append((tensors["tokens"] == pipe.model.config.mask_token_id).sum(1).tolist())
+            return {}
+
+        pipe(slots=slots, generator=generators(0, 1, 2), num_inference_steps=8, callback_on_step_end=record)
+        return counts
+
+    schedule = masked_counts(tiny_pipe())
+    assert masked_counts(tiny_pipe(confidence_threshold=1.0)) == schedule
+    assert masked_counts(tiny_pipe(confidence_threshold=1e-30)) == [[0, 0, 0]]
+
+
+def test_halton_order_is_a_permutation_that_starts_spread_over_the_grid():
+    order = halton_order(4)
+    assert sorted(order.tolist()) == list(range(16))
+    assert order[:4].tolist() == [
+        0,
+        9,
+        6,
+        12,
+    ]  # cells (0,0), (2,1), (1,2), (3,0): Halton points (0,0), (½,⅓), (¼,⅔), (¾,⅑)
+    assert sorted(halton_order(32).tolist()) == list(range(1024))
+
+
+def test_halton_order_unmasks_the_same_precomputed_positions_in_every_image(slots):
+    pipe = tiny_pipe(unmasking_order="halton")
+    unmasked = []
+
+    def record(pipe, step, timestep, tensors):
+        unmasked.append(tensors["tokens"] != pipe.model.config.mask_token_id)
+        return {}
+
+    pipe(slots=slots, generator=generators(0, 1, 2), num_inference_steps=5, callback_on_step_end=record)
+    ranks = torch.empty(64, dtype=torch.long).scatter_(0, halton_order(8), torch.arange(64))
+    for known in unmasked:
+        assert (known == known[:1]).all()  # the same positions in every image
+        assert torch.equal(known[0], ranks < known[0].sum())  # a prefix of the Halton order
+
+
+@pytest.mark.parametrize("scheduler_config, call_kwargs", [({"unmasking_order": "halton"}, {"cache_interval": 3})])
+def test_an_interrupt_in_a_partial_step_still_returns_every_token(slots, scheduler_config, call_kwargs):
+    pipe = tiny_pipe(**scheduler_config)
+
+    def stop(pipe, step, timestep, tensors):
+        pipe._interrupt = step == 1
+        return {}
+
+    tokens = pipe(
+        slots=slots, generator=generators(0, 1, 2), callback_on_step_end=stop, output_type="pt", **call_kwargs
+    )
+    assert (tokens.tokens < pipe.model.config.vocab_size).all()
+
+
+def test_bad_strategy_arguments_raise_clear_errors(pipe, slots):
+    with pytest.raises(ValueError, match="unmasking_order"):
+        MaskGITScheduler(mask_token_id=4, unmasking_order="raster")
+    with pytest.raises(ValueError, match="confidence_threshold"):
+        MaskGITScheduler(mask_token_id=4, confidence_threshold=1.5)
+    with pytest.raises(ValueError, match="cache_interval"):
+        pipe(slots=slots, cache_interval=0)
+    with pytest.raises(ValueError, match="does not combine"):
+        tiny_pipe(confidence_threshold=0.9)(slots=slots, cache_interval=2)
