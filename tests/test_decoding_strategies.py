@@ -200,3 +200,38 @@ def test_bad_strategy_arguments_raise_clear_errors(pipe, slots):
         pipe(slots=slots, cache_interval=0)
     with pytest.raises(ValueError, match="does not combine"):
         tiny_pipe(confidence_threshold=0.9)(slots=slots, cache_interval=2)
+
+
+def test_strategy_benchmark_times_every_mode_side_by_side_and_scores_quality(tmp_path, capsys):
+    import decoding_strategies
+
+    output = tmp_path / "strategies.json"
+    strategies = ["T20", "cached_k3", "halton_cached_k3", "threshold_0.9_T8"]
+    result = decoding_strategies.main(["--quick", "--no-isolate", "--strategies", *strategies, "--output", str(output)])
+    (row,) = result["speed"]
+    assert (row["model"], row["resolution"], row["batch"], row["threads"]) == ("tiny", 16, 2, 1)
+    assert list(row["ms_per_image"]) == strategies + [
+        "slate_kv",
+        "slate_uncached",
+    ]  # uncached at batch 1 or as here, the quick case
+    assert row["speedup_over_slate_kv"]["slate_kv"] == 1.0 and all(v > 0 for v in row["speedup_over_slate_kv"].values())
+    quality = result["quality"]
+    assert quality["T20"]["token_agreement"]["mean"] == 1.0 and quality["T20"]["mse_change"] == 0.0
+    assert quality["threshold_0.9_T8"]["steps"]["max"] <= 8 and len(quality["cached_k3"]["per_seed"]["mse"]) == 2
+    assert json.loads(output.read_text())["quality_setup"]["seeds"] == 2
+    assert "| threshold_0.9_T8 |" in capsys.readouterr().out
+
+
+def test_strategy_benchmark_builds_slate_at_the_shipped_size_and_renders_the_held_out_scenes():
+    import decoding_strategies
+
+    from mogent_hf.data import SyntheticScenes
+
+    config = MOGENTConfig.from_preset("small", num_slots=7, image_size=16)
+    slate = decoding_strategies.slate_like(config, 16).model.config
+    assert (slate.d_model, slate.num_decoder_layers, slate.mlp_hidden_size, slate.num_slots) == (64, 2, 128, 7)
+    images = decoding_strategies.held_out_images(2, 16)
+    scene = SyntheticScenes("clevr", 2, 16, split="test", min_objects=3, max_objects=6)[1]["image"]
+    assert images.shape == (2, 3, 16, 16) and torch.equal(
+        (images[1] * 255).round().byte().permute(1, 2, 0), torch.from_numpy(scene)
+    )
