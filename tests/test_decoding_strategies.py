@@ -207,7 +207,8 @@ def test_strategy_benchmark_times_every_mode_side_by_side_and_scores_quality(tmp
 
     output = tmp_path / "strategies.json"
     strategies = ["T20", "cached_k3", "halton_cached_k3", "threshold_0.9_T8"]
-    result = decoding_strategies.main(["--quick", "--no-isolate", "--strategies", *strategies, "--output", str(output)])
+    result = decoding_strategies.main(["--quick", "--no-isolate", "--strategies", *strategies, "--speed_strategies",
+                                       *strategies, "--output", str(output)])  # fmt: skip
     (row,) = result["speed"]
     assert (row["model"], row["resolution"], row["batch"], row["threads"]) == ("tiny", 16, 2, 1)
     assert list(row["ms_per_image"]) == strategies + ["slate_kv"]  # uncached SLATE at batch 1 only
