@@ -33,7 +33,17 @@ import time
 from pathlib import Path
 
 import torch
-from generation import DTYPES, device_name, in_fresh_process, make_pipeline, save_results, synchronize
+from generation import (
+    DTYPES,
+    device_name,
+    in_fresh_process,
+    make_pipeline,
+    matmul_peak,
+    save_results,
+    sdpa_flops,
+    synchronize,
+)
+from torch.utils.flop_counter import FlopCounterMode
 
 from mogent_hf import MaskGITScheduler, SLATEConfig, SLATEModel, load_slot_pipeline, pipeline_for_model
 from mogent_hf.data import SyntheticScenes, collate
@@ -118,6 +128,14 @@ def decode_call(mode: str, mogent, slate, slots: dict):
     return call
 
 
+def counted_flops(call) -> int:
+    """FLOPs of `call()` by torch's FlopCounterMode, CPU flash attention included (`generation.sdpa_flops`)."""
+    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: sdpa_flops}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+        call()
+    return counter.get_total_flops()
+
+
 def timed(call) -> float:
     start = time.perf_counter()
     call()
@@ -138,15 +156,20 @@ def measure_case(case: tuple, modes: list[str], rounds: int, precision: str, thr
              for name, pipe in (("mogent", mogent), ("slate", slate))}  # fmt: skip
     calls = {mode: decode_call(mode, mogent, slate, slots) for mode in modes if mode != "slate_uncached"}
     first_two = {name: value[:2] for name, value in slots.items()}
-    for mode in calls:  # warm-up on two images: the same kernels, a fraction of a large batch's time
-        decode_call(mode, mogent, slate, first_two)()
+    with torch.no_grad():
+        num_tokens = mogent.model.config.num_tokens
+        dvae_flops = counted_flops(lambda: mogent.model.decode_tokens(torch.zeros(2, num_tokens, dtype=torch.long)))
+    gflop = {}
+    for mode in calls:  # warm-up on two images (the same kernels, a fraction of a large batch's time), counting FLOPs
+        gflop[mode] = (counted_flops(decode_call(mode, mogent, slate, first_two)) - dvae_flops) / 2e9
     seconds = {mode: [] for mode in calls}
     order = list(calls)
     for index in range(rounds):
         for mode in order if index % 2 == 0 else order[::-1]:
             seconds[mode].append(timed(calls[mode]) / batch)
     row = {"model": model, "resolution": resolution, "batch": batch, "precision": precision, "threads": threads,
-           "ms_per_image": {mode: [1e3 * s for s in times] for mode, times in seconds.items()}}  # fmt: skip
+           "ms_per_image": {mode: [1e3 * s for s in times] for mode, times in seconds.items()},
+           "decoder_gflop_per_image": gflop}  # fmt: skip
     if "slate_kv" in seconds:
         row["speedup_over_slate_kv"] = {mode: statistics.median(kv / s for kv, s in zip(seconds["slate_kv"], times))
                                         for mode, times in seconds.items()}  # fmt: skip
@@ -245,6 +268,15 @@ def print_tables(result: dict) -> None:
                 cells.append("–" if times is None else f"{statistics.median(times):.1f}" +
                              (f" ({ratio:.2f}×)" if ratio and mode != "slate_kv" else ""))  # fmt: skip
             print(f"| {row['model']} | {row['resolution']} | {row['batch']} | " + " | ".join(cells) + " |")
+        print("\ndecoder GFLOP per image (FLOP counter, on two images) and achieved GFLOP/s at the median time")
+        print("| model | px | batch | " + " | ".join(modes) + " |\n|---|---|---|" + "---|" * len(modes))
+        for row in speed:
+            cells = []
+            for mode in modes:
+                gflop, times = row.get("decoder_gflop_per_image", {}).get(mode), row["ms_per_image"].get(mode)
+                cells.append("–" if gflop is None or times is None else
+                             f"{gflop:.2f} ({gflop / statistics.median(times) * 1e3:.0f})")  # fmt: skip
+            print(f"| {row['model']} | {row['resolution']} | {row['batch']} | " + " | ".join(cells) + " |")
     if "quality" in result:
         print("\n| strategy | MSE (mean ± sd over seeds) | vs T20 | token agreement with T20 | steps run |")
         print("|---|---|---|---|---|")
@@ -294,6 +326,11 @@ def main(argv: list[str] | None = None) -> dict:
               "torch": torch.__version__, "threads": args.threads, "rounds": args.rounds}  # fmt: skip
     modes = args.speed_strategies + args.slate_modes
     if not args.skip_speed:
+        torch.set_num_threads(args.threads)
+        result["matmul_peak_gflops"] = matmul_peak(DTYPES[args.precision], torch.device("cpu"))
+        print(
+            f"{result['device']}: {args.precision} matmul peak {result['matmul_peak_gflops']:.0f} GFLOP/s", flush=True
+        )
         result["speed"] = []
         for case in cases:
             shipped = args.shipped if case[0] == "shipped" else None
