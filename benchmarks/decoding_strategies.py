@@ -158,13 +158,16 @@ def measure_case(case: tuple, modes: list[str], rounds: int, precision: str, thr
     first_two = {name: value[:2] for name, value in slots.items()}
     with torch.no_grad():
         num_tokens = mogent.model.config.num_tokens
-        dvae_flops = counted_flops(lambda: mogent.model.decode_tokens(torch.zeros(2, num_tokens, dtype=torch.long)))
+        blank = torch.zeros(len(images[:2]), num_tokens, dtype=torch.long)
+        dvae_flops = counted_flops(lambda: mogent.model.decode_tokens(blank))
     gflop = {}
     for mode in calls:  # warm-up on two images (the same kernels, a fraction of a large batch's time), counting FLOPs
-        gflop[mode] = (counted_flops(decode_call(mode, mogent, slate, first_two)) - dvae_flops) / 2e9
+        gflop[mode] = (counted_flops(decode_call(mode, mogent, slate, first_two)) - dvae_flops) / (
+            len(images[:2]) * 1e9
+        )
     seconds = {mode: [] for mode in calls}
     order = list(calls)
-    for index in range(rounds):
+    for index in range(rounds * (3 if batch == 1 else 1)):  # batch 1: short calls, three times the rounds
         for mode in order if index % 2 == 0 else order[::-1]:
             seconds[mode].append(timed(calls[mode]) / batch)
     row = {"model": model, "resolution": resolution, "batch": batch, "precision": precision, "threads": threads,
@@ -300,7 +303,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="speed cases as model:px:batch (model: 3dshapes, clevr, shipped); default: the issue's "
                         "grid")  # fmt: skip
     parser.add_argument("--slate_modes", nargs="*", choices=SLATE_MODES, default=list(SLATE_MODES))
-    parser.add_argument("--rounds", type=int, default=2, help="timed rounds per case, alternating the order")
+    parser.add_argument("--rounds", type=int, default=2, help="timed rounds per case, alternating the order (three "
+                        "times as many at batch 1)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="torch threads while timing (default 1)")
     parser.add_argument("--precision", choices=tuple(DTYPES), default="fp32",
                         help="bf16 only where the CPU has native bf16 (checked)")  # fmt: skip
