@@ -27,6 +27,7 @@ input, and the share of tokens equal to T = 20's decode with the same seed; mean
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import time
@@ -47,6 +48,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mogent_hf import MaskGITScheduler, SLATEConfig, SLATEModel, load_slot_pipeline, pipeline_for_model
 from mogent_hf.data import SyntheticScenes, collate
+from mogent_hf.visualization import line_plot
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "mogent-small-full-iter15"
 # name → scheduler config overrides and pipeline call arguments
@@ -297,6 +299,19 @@ def print_tables(result: dict) -> None:
                   f"{agree['mean']:.3f} ({agree['min']:.3f}–{agree['max']:.3f}) | {steps['mean']:.1f} |")  # fmt: skip
 
 
+def draw_quality_speed(speed_rows: list[dict], quality: dict, case: tuple, path: Path) -> Path:
+    """The figure of docs/benchmarks.md: each strategy timed in `case` (model, px, batch) as a point, x its median
+    speed-up over SLATE-KV, y its MSE change against T = 20 (%)."""
+    (row,) = [r for r in speed_rows if (r["model"], r["resolution"], r["batch"]) == case]
+    series = {name: ([round(row["speedup_over_slate_kv"][name], 2)], [100 * quality[name]["mse_change"]])
+              for name in row["speedup_over_slate_kv"] if name in quality}  # fmt: skip
+    title = f"MOGENT decoding strategies: {case[0]} {case[1]} px, batch {case[2]}, against SLATE-KV (1.0)"
+    line_plot(series, title, "speed-up over SLATE-KV (median over rounds)", "MSE vs T = 20 (%)",
+              size=(760, 420)).save(path)  # fmt: skip
+    print(f"wrote {path}")
+    return path
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--strategies", nargs="+", choices=tuple(STRATEGIES), default=list(STRATEGIES),
@@ -324,7 +339,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--output", default=None, help="JSON path (default benchmarks/results/decoding_strategies.json)"
     )
+    parser.add_argument("--draw", nargs=3, metavar=("SPEED_JSON", "QUALITY_JSON", "CASE"), default=None,
+                        help="only draw the quality–speed figure of two saved runs for CASE (model:px:batch), next to "
+                        "SPEED_JSON as .png")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.draw:
+        speed_json, quality_json, case = args.draw
+        model, px, batch = case.split(":")
+        speed, quality = (json.loads(Path(path).read_text()) for path in (speed_json, quality_json))
+        draw_quality_speed(speed["speed"], quality["quality"], (model, int(px), int(batch)),
+                           Path(speed_json).with_suffix(".png"))  # fmt: skip
+        return {"speed": speed["speed"], "quality": quality["quality"]}
     if args.precision == "bf16" and not torch.cpu._is_avx512_bf16_supported():
         parser.error("--precision bf16: this CPU has no native bf16 (AVX512-BF16); measure fp32")
     cases = [(m, int(px), int(b)) for m, px, b in (c.split(":") for c in args.cases)] if args.cases else SPEED_CASES

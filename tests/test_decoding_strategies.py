@@ -218,6 +218,8 @@ def test_strategy_benchmark_times_every_mode_side_by_side_and_scores_quality(tmp
     assert quality["threshold_0.9_T8"]["steps"]["max"] <= 8 and len(quality["cached_k3"]["per_seed"]["mse"]) == 2
     assert json.loads(output.read_text())["quality_setup"]["seeds"] == 2
     assert "| threshold_0.9_T8 |" in capsys.readouterr().out
+    decoding_strategies.main(["--draw", str(output), str(output), "tiny:16:2"])
+    assert output.with_suffix(".png").exists()
 
 
 def test_strategy_benchmark_builds_slate_at_the_shipped_size_and_renders_the_held_out_scenes():
