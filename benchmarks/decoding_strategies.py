@@ -346,10 +346,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.draw:
         speed_json, quality_json, case = args.draw
         model, px, batch = case.split(":")
-        speed, quality = (json.loads(Path(path).read_text()) for path in (speed_json, quality_json))
-        draw_quality_speed(speed["speed"], quality["quality"], (model, int(px), int(batch)),
+        speed_run, quality_run = (json.loads(Path(path).read_text()) for path in (speed_json, quality_json))
+        draw_quality_speed(speed_run["speed"], quality_run["quality"], (model, int(px), int(batch)),
                            Path(speed_json).with_suffix(".png"))  # fmt: skip
-        return {"speed": speed["speed"], "quality": quality["quality"]}
+        return {"speed": speed_run["speed"], "quality": quality_run["quality"]}
     if args.precision == "bf16" and not torch.cpu._is_avx512_bf16_supported():
         parser.error("--precision bf16: this CPU has no native bf16 (AVX512-BF16); measure fp32")
     cases = [(m, int(px), int(b)) for m, px, b in (c.split(":") for c in args.cases)] if args.cases else SPEED_CASES
