@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from mogent_hf import MaskGITScheduler, MOGENTConfig, MOGENTModel, MOGENTPipeline
-from mogent_hf.modules import PositionKVCache
-from mogent_hf.scheduling_maskgit import halton_order
+from mogent_hf.modules import PositionKVCache, sample_tokens
+from mogent_hf.scheduling_maskgit import halton_order, num_masked_after_step, top_positions
 
 REFERENCE = Path(__file__).parent / "data" / "maskgit_reference_tokens.json"
 
@@ -235,3 +235,38 @@ def test_strategy_benchmark_builds_slate_at_the_shipped_size_and_renders_the_hel
     assert images.shape == (2, 3, 16, 16) and torch.equal(
         (images[1] * 255).round().byte().permute(1, 2, 0), torch.from_numpy(scene)
     )
+
+
+def test_sample_tokens_with_given_uniforms_equals_drawing_the_same_ones():
+    logits = torch.randn(2, 5, 64, generator=torch.Generator().manual_seed(0)) * 3
+    drawn = sample_tokens(logits, 0.8, None, torch.Generator().manual_seed(3))
+    uniforms = torch.rand(2, 5, 1, generator=torch.Generator().manual_seed(3))[..., 0]
+    given = sample_tokens(logits, 0.8, None, uniforms=uniforms)
+    assert torch.equal(drawn[0], given[0]) and torch.equal(drawn[1], given[1])
+
+
+def test_top_positions_ranks_each_row_and_pads_short_rows_with_their_first_position():
+    priority = torch.tensor([[3.0, 1.0, 2.0, 0.0], [0.0, 5.0, 1.0, 1.0]])
+    assert top_positions(priority, torch.tensor([2, 1])).tolist() == [[0, 2], [1, 1]]
+    assert top_positions(priority, torch.tensor([0, 0])).shape == (2, 0)
+
+
+def test_positions_to_unmask_follow_the_schedule_counts_in_the_chosen_order():
+    scheduler = MaskGITScheduler(mask_token_id=64)
+    scheduler.set_timesteps(4)
+    tokens = torch.full((1, 16), 64)
+    confidence = torch.arange(16.0)[None]
+    first_two_steps = scheduler.positions_to_unmask(tokens, 3, confidence=confidence, num_steps=2)
+    kept = num_masked_after_step(1, 4, torch.tensor([16]))  # masked after the second step
+    assert first_two_steps.tolist() == [list(range(15, 15 - (16 - int(kept)), -1))]
+    halton = MaskGITScheduler(mask_token_id=64, unmasking_order="halton")
+    halton.set_timesteps(4)
+    assert halton.positions_to_unmask(tokens, 3, num_steps=4).tolist() == [halton_order(4).tolist()]
+
+
+def test_a_step_refuses_to_unmask_positions_without_logits():
+    scheduler = MaskGITScheduler(mask_token_id=8)
+    scheduler.set_timesteps(1)  # one step: everything must be unmasked
+    tokens = torch.full((1, 4), 8)
+    with pytest.raises(ValueError, match="every masked position that this step unmasks"):
+        scheduler.step(torch.randn(1, 2, 8), 0, tokens, query_positions=torch.tensor([[0, 1]]))
