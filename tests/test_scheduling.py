@@ -133,7 +133,13 @@ def test_scheduler_accepts_logits_at_query_positions_only():
 
 
 def test_scheduler_config_round_trip(tmp_path):
-    scheduler = MaskGITScheduler(mask_token_id=7, masking_schedule="linear", choice_temperature=1.5)
+    scheduler = MaskGITScheduler(
+        mask_token_id=7,
+        masking_schedule="linear",
+        choice_temperature=1.5,
+        unmasking_order="halton",
+        confidence_threshold=0.9,
+    )
     scheduler.save_pretrained(tmp_path)
     assert (tmp_path / "scheduler_config.json").exists()
     loaded = MaskGITScheduler.from_pretrained(tmp_path)

@@ -21,7 +21,7 @@ from .modeling_base import (
 )
 from .modules import random_token_mask
 from .modules.slot_distillation import select_decoder_attention, slot_distillation_loss
-from .modules.transformer import SlotConditioning
+from .modules.transformer import PositionKVCache, SlotConditioning, gather_rows
 
 
 class MOGENTModel(SlotTransformerPreTrainedModel):
@@ -68,20 +68,37 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         slots: torch.Tensor | None = None,
         slot_kv: SlotConditioning | None = None,
         query_positions: torch.Tensor | None = None,
+        kv_cache: PositionKVCache | None = None,
     ) -> torch.Tensor:
         """Predicts every token from the partly masked `tokens` (B,L) ([MASK] = `config.mask_token_id`).
 
         Give `slots` (B,K,slot_size) or their precomputed `slot_kv` (from `slot_kv(slots)`, or the faster
         `fold_slot_attention(slots)`). With `query_positions` (B,M) long, the last block and the head run only
         there and the result is (B,M,V), the same rows as the full (B,L,V).
+
+        With an empty `kv_cache` ([`PositionKVCache`]) the pass also stores every block's self-attention keys and
+        values; with a filled one it is a cached sub-step (ReCAP): only the tokens at `query_positions` run, through
+        every block, against the stored keys/values of all other positions (from the last full pass) → (B,M,V).
+        With the tokens unchanged since that pass, the rows equal the full pass's (up to rounding).
         """
         if slot_kv is None:
             slot_kv = self.slot_kv(slots)
         num_tokens = self.config.num_tokens
         if tokens.ndim != 2 or tokens.shape[1] != num_tokens:
             raise ValueError(f"`tokens` must have shape (B, {num_tokens}), got {tuple(tokens.shape)}")
-        hidden = self._decoder_inputs(tokens)
-        return self.head(self.decoder(hidden, slot_kv, query_positions=query_positions))  # (B,L|M,d) → logits
+        if kv_cache is not None and kv_cache.is_filled:
+            if query_positions is None:
+                raise ValueError("a cached sub-step (filled `kv_cache`) needs `query_positions`")
+            rows = tokens.gather(1, query_positions)  # (B,M)
+            hidden = self.token_embedding(rows)
+            if self.config.position_encoding != "rope":
+                hidden = hidden + gather_rows(self.position_embedding.expand(len(rows), -1, -1), query_positions)
+            hidden = self.decoder(self.embedding_dropout(hidden), slot_kv, position_cache=kv_cache,
+                                  row_positions=query_positions)  # fmt: skip
+            return self.head(hidden)  # (B,M,V)
+        cached = {} if kv_cache is None else {"position_cache": kv_cache}
+        hidden = self.decoder(self._decoder_inputs(tokens), slot_kv, query_positions=query_positions, **cached)
+        return self.head(hidden)  # (B,L|M,d) → logits
 
     def _decoder_inputs(self, tokens: torch.Tensor) -> torch.Tensor:
         """Embeds the decoder's input tokens (B,L) (with [MASK]s) → (B,L,d)."""

@@ -5,13 +5,14 @@ from .feature_encoder import ConvFeatureEncoder
 from .masking import gaussian, gumbel_noise, mask_schedule, num_masked_tokens, random_token_mask, sample_tokens, uniform
 from .mixture_decoder import SlotMixtureTokenDecoder
 from .slot_attention import SlotAttention, SlotEncoder
-from .transformer import FoldedSlotAttention, KVCache, TransformerDecoder
+from .transformer import FoldedSlotAttention, KVCache, PositionKVCache, TransformerDecoder
 
 __all__ = [
     "ConvFeatureEncoder",
     "DVAE",
     "FoldedSlotAttention",
     "KVCache",
+    "PositionKVCache",
     "SlotAttention",
     "SlotEncoder",
     "SlotMixtureTokenDecoder",

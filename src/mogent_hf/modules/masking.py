@@ -92,6 +92,7 @@ def sample_tokens(
     temperature: float = 1.0,
     top_k: int | None = None,
     generator: torch.Generator | list[torch.Generator] | None = None,
+    uniforms: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples one token per row of `logits` (..., V) and returns (tokens (...) long, log-prob of each (...)).
 
@@ -100,7 +101,7 @@ def sample_tokens(
     passes are exp and a sum (a flat cumsum over V costs as much as the rest together at V = 4096). Greedy argmax
     when `temperature` is 0. `top_k` keeps the k most likely codes. Log-probs are those of the temperature-scaled,
     top-k-filtered distribution (for temperature 0: of the plain softmax). A list of generators gives one per row of
-    the leading dimension.
+    the leading dimension. `uniforms` (...) in [0,1), one per row, are used in place of drawing from `generator`.
     """
     if temperature < 0:
         raise ValueError(f"`temperature` must be >= 0 (0: greedy), got {temperature}")
@@ -128,7 +129,11 @@ def sample_tokens(
     block_sums = blocks.sum(dim=-1)  # (..., V/block)
     block_cdf = block_sums.cumsum(dim=-1)
     total = block_cdf[..., -1:]
-    draws = torch.minimum(uniform(tuple(lead) + (1,), generator, weights.device) * total, _below(total))
+    if uniforms is None:
+        uniforms = uniform(tuple(lead) + (1,), generator, weights.device)
+    else:
+        uniforms = uniforms.to(weights.device, torch.float32)[..., None]
+    draws = torch.minimum(uniforms * total, _below(total))
     chosen = torch.searchsorted(block_cdf, draws, right=True)  # (...,1) block index
     before = torch.cat([torch.zeros_like(total), block_cdf[..., :-1]], dim=-1).gather(-1, chosen)  # <= draws
     remainder = draws - before

@@ -8,7 +8,9 @@ machines where SDPA has no fast kernel). Blocks are transformers' `GradientCheck
 checkpointing on (`model.gradient_checkpointing_enable()`) a training pass keeps only each block's input and
 recomputes the block in the backward pass. For decoding loops the slots' cross-attention is prepared once per image —
 as keys/values (`slot_kv`) or, cheaper, with the query and output projections folded into the slots
-(`fold_slot_attention`) — and causal decoding keeps a preallocated self-attention K/V cache (`KVCache`).
+(`fold_slot_attention`) — and causal decoding keeps a preallocated self-attention K/V cache (`KVCache`). MOGENT's
+cached sub-steps (ReCAP) keep the keys/values of every position from a full pass (`PositionKVCache`) and then compute
+only some rows, against those.
 """
 
 from __future__ import annotations
@@ -86,6 +88,39 @@ class KVCache:
 
     def advance(self, num_tokens: int) -> None:
         self.length += num_tokens
+
+
+class PositionKVCache:
+    """Self-attention keys/values of every layer at every position, (B,H,L,hd) each, from a full pass of a
+    bidirectional decoder. A later pass over some rows only (a cached sub-step) writes their fresh keys/values over
+    the stored ones, in place, and attends to all L: the other positions' are stale, from the last full pass."""
+
+    def __init__(self):
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+
+    @property
+    def is_filled(self) -> bool:
+        return bool(self.keys)
+
+    def clear(self) -> None:
+        self.keys, self.values = [], []
+
+    def update(
+        self, layer: int, keys: torch.Tensor, values: torch.Tensor, row_positions: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stores a full pass's (B,H,L,hd) keys/values (`row_positions` None), or writes the (B,H,M,hd) ones of rows
+        at `row_positions` (B,M) long over the stored ones; returns the layer's keys/values at all L positions."""
+        if row_positions is None:
+            if len(self.keys) != layer:
+                raise ValueError(f"a full pass stores layers in order: expected layer {len(self.keys)}, got {layer}")
+            self.keys.append(keys)
+            self.values.append(values)
+            return keys, values
+        index = row_positions[:, None, :, None].expand(-1, keys.shape[1], -1, keys.shape[3])  # (B,H,M,hd)
+        self.keys[layer].scatter_(2, index, keys)
+        self.values[layer].scatter_(2, index, values)
+        return self.keys[layer], self.values[layer]
 
 
 def eager_attention(
@@ -186,6 +221,8 @@ class DecoderBlock(GradientCheckpointingLayer):
         layer: int = 0,
         query_positions: torch.Tensor | None = None,
         cross_attention_weights: list[torch.Tensor] | None = None,
+        position_cache: PositionKVCache | None = None,
+        row_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """hidden (B,T,d); slot_kv: keys, values (B,H,K,hd) of this block's cross-attention, or the block's
         `FoldedSlotAttention` → (B,T,d).
@@ -194,6 +231,8 @@ class DecoderBlock(GradientCheckpointingLayer):
         output is (B,M,d): the rows of the full output, for the last block when only some positions are read.
         With a `cross_attention_weights` list (and slot keys/values, not folded ones), the block appends its
         cross-attention weights over the slots (B,H,T,K) (before dropout; softmax over K).
+        With `position_cache`, a full pass (`row_positions` None) stores this block's keys/values of all T; a pass
+        whose T rows sit at `row_positions` (B,T) attends to the stored ones with its own written over them.
         """
         # Self-attention
         normed = self.norm_self(hidden)
@@ -214,6 +253,8 @@ class DecoderBlock(GradientCheckpointingLayer):
         if cache is not None:
             keys, values = cache.append(layer, keys, values)
             causal = self.causal and queries.shape[2] > 1
+        if position_cache is not None:
+            keys, values = position_cache.update(layer, keys, values, row_positions)
         hidden = hidden + self.dropout(attn.attend(queries, keys, values, causal))
         # Cross-attention to the slots
         cross = self.cross_attention
@@ -291,6 +332,8 @@ class TransformerDecoder(nn.Module):
         cache: KVCache | None = None,
         query_positions: torch.Tensor | None = None,
         cross_attention_weights: list[torch.Tensor] | None = None,
+        position_cache: PositionKVCache | None = None,
+        row_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """hidden (B,T,d) embedded tokens; slot_kv from `slot_kv` or `fold_slot_attention`; positions (T,) flat
         grid indices, used by RoPE → (B,T,d). A `cross_attention_weights` list receives each block's
@@ -298,20 +341,28 @@ class TransformerDecoder(nn.Module):
 
         With `cache`, the T tokens continue the cached sequence and the cache grows by T. With `query_positions`
         (B,M) long, only those rows are computed in the last block (its keys/values still see all T) → (B,M,d),
-        equal to the same rows of the full output.
+        equal to the same rows of the full output. With `position_cache` (bidirectional decoding): a full pass
+        stores every block's keys/values; given `row_positions` (B,T) long, the T rows of `hidden` are the tokens at
+        those positions, computed in every block against the stored keys/values of the other positions (a cached
+        sub-step).
         """
         rotary = None
         if self.rope_grid_width is not None:
-            if positions is None:
-                start = cache.length if cache is not None else 0
-                positions = torch.arange(start, start + hidden.shape[1], device=hidden.device)
             head_dim = self.blocks[0].self_attention.head_dim
-            rotary = rotary_tables(positions, self.rope_grid_width, head_dim)
+            if row_positions is not None:  # (B·T, hd) tables → (B,1,T,hd), broadcast over heads
+                tables = rotary_tables(row_positions.flatten(), self.rope_grid_width, head_dim)
+                rotary = tuple(table.view(*row_positions.shape, head_dim)[:, None] for table in tables)
+            else:
+                if positions is None:
+                    start = cache.length if cache is not None else 0
+                    positions = torch.arange(start, start + hidden.shape[1], device=hidden.device)
+                rotary = rotary_tables(positions, self.rope_grid_width, head_dim)
         last = len(self.blocks) - 1
         for layer, (block, kv) in enumerate(zip(self.blocks, slot_kv)):
             rows = query_positions if layer == last else None
             hidden = block(hidden, kv, rotary=rotary, cache=cache, layer=layer, query_positions=rows,
-                           cross_attention_weights=cross_attention_weights)  # fmt: skip
+                           cross_attention_weights=cross_attention_weights, position_cache=position_cache,
+                           row_positions=row_positions)  # fmt: skip
         if cache is not None:
             cache.advance(hidden.shape[1])
         return self.norm(hidden)
