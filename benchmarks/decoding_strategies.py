@@ -48,6 +48,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mogent_hf import MaskGITScheduler, SLATEConfig, SLATEModel, load_slot_pipeline, pipeline_for_model
 from mogent_hf.data import SyntheticScenes, collate
+from mogent_hf.precision import emulation_warning, has_native_precision
 from mogent_hf.visualization import line_plot
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "mogent-small-full-iter15"
@@ -103,18 +104,18 @@ def slate_like(mogent_config, resolution: int):
     return pipe
 
 
-def load_shipped(path: str | Path = SHIPPED, dtype: torch.dtype = torch.float32):
-    pipe = load_slot_pipeline(str(path)).to("cpu", dtype)
+def load_shipped(path: str | Path = SHIPPED, dtype: torch.dtype = torch.float32, device: str = "cpu"):
+    pipe = load_slot_pipeline(str(path)).to(device, dtype)
     pipe.set_progress_bar_config(disable=True)
     pipe.model.eval()
     return pipe
 
 
-def case_pipelines(model: str, resolution: int, dtype: torch.dtype, shipped: str | Path):
+def case_pipelines(model: str, resolution: int, dtype: torch.dtype, shipped: str | Path, device: str = "cpu"):
     """(MOGENT pipeline, SLATE pipeline) of a speed case: a preset's random weights, or the shipped model."""
-    device = torch.device("cpu")
+    device = torch.device(device)
     if model == "shipped":
-        mogent = load_shipped(shipped, dtype)
+        mogent = load_shipped(shipped, dtype, device)
         return mogent, slate_like(mogent.model.config, resolution).to(device, dtype)
     mogent = make_pipeline("mogent", model, resolution, dtype, device)
     return mogent, make_pipeline("slate", model, resolution, dtype, device)
@@ -124,7 +125,7 @@ def decode_call(mode: str, mogent, slate, slots: dict):
     """The timed call of `mode` (a strategy name or a SLATE mode): decode from the case's slots to pixels."""
     if mode in SLATE_MODES:
         return lambda: slate(slots=slots["slate"], use_cache=mode == "slate_kv", output_type="pt")
-    generator = [torch.Generator().manual_seed(i) for i in range(len(slots["mogent"]))]
+    generator = [torch.Generator(slots["mogent"].device).manual_seed(i) for i in range(len(slots["mogent"]))]
 
     def call():
         kwargs = with_strategy(mogent, mode)
@@ -142,29 +143,33 @@ def counted_flops(call) -> int:
     return counter.get_total_flops()
 
 
-def timed(call) -> float:
+def timed(call, device: torch.device | str = "cpu") -> float:
+    device = torch.device(device)
+    synchronize(device)
     start = time.perf_counter()
     call()
-    synchronize(torch.device("cpu"))
+    synchronize(device)
     return time.perf_counter() - start
 
 
-def measure_case(case: tuple, modes: list[str], rounds: int, precision: str, threads: int, shipped: str) -> dict:
+def measure_case(
+    case: tuple, modes: list[str], rounds: int, precision: str, threads: int, shipped: str, device: str = "cpu"
+) -> dict:
     """Times one (model, resolution, batch) case in this process: every mode warmed up (on two of the images), then
     `rounds` rounds in alternating order; uncached SLATE (batch 1 only) once, after a warm-up when that took under
     10 s."""
     torch.set_num_threads(threads)
     model, resolution, batch = case
-    mogent, slate = case_pipelines(model, resolution, DTYPES[precision], shipped)
+    mogent, slate = case_pipelines(model, resolution, DTYPES[precision], shipped, device)
     images = torch.rand(batch, 3, resolution, resolution, generator=torch.Generator().manual_seed(0))
-    images = images.to(dtype=DTYPES[precision])
-    slots = {name: pipe.model.encode(images, generator=torch.Generator().manual_seed(0)).slots
+    images = images.to(device, DTYPES[precision])
+    slots = {name: pipe.model.encode(images, generator=torch.Generator(device).manual_seed(0)).slots
              for name, pipe in (("mogent", mogent), ("slate", slate))}  # fmt: skip
     calls = {mode: decode_call(mode, mogent, slate, slots) for mode in modes if mode != "slate_uncached"}
     first_two = {name: value[:2] for name, value in slots.items()}
     with torch.no_grad():
         num_tokens = mogent.model.config.num_tokens
-        blank = torch.zeros(len(images[:2]), num_tokens, dtype=torch.long)
+        blank = torch.zeros(len(images[:2]), num_tokens, dtype=torch.long, device=images.device)
         dvae_flops = counted_flops(lambda: mogent.model.decode_tokens(blank))
     gflop = {}
     for mode in calls:  # warm-up on two images (the same kernels, a fraction of a large batch's time), counting FLOPs
@@ -175,7 +180,7 @@ def measure_case(case: tuple, modes: list[str], rounds: int, precision: str, thr
     order = list(calls)
     for index in range(rounds * (3 if batch == 1 else 1)):  # batch 1: short calls, three times the rounds
         for mode in order if index % 2 == 0 else order[::-1]:
-            seconds[mode].append(timed(calls[mode]) / batch)
+            seconds[mode].append(timed(calls[mode], images.device) / batch)
     row = {"model": model, "resolution": resolution, "batch": batch, "precision": precision, "threads": threads,
            "ms_per_image": {mode: [1e3 * s for s in times] for mode, times in seconds.items()},
            "decoder_gflop_per_image": gflop}  # fmt: skip
@@ -184,8 +189,8 @@ def measure_case(case: tuple, modes: list[str], rounds: int, precision: str, thr
                                         for mode, times in seconds.items()}  # fmt: skip
     if "slate_uncached" in modes and batch == 1:
         uncached = decode_call("slate_uncached", mogent, slate, slots)
-        first = timed(uncached)
-        row["ms_per_image"]["slate_uncached"] = [1e3 * (timed(uncached) if first < 10 else first)]
+        first = timed(uncached, images.device)
+        row["ms_per_image"]["slate_uncached"] = [1e3 * (timed(uncached, images.device) if first < 10 else first)]
     print(format_case(row), flush=True)
     return row
 
@@ -325,8 +330,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per case, alternating the order (three "
                         "times as many at batch 1)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="torch threads while timing (default 1)")
+    parser.add_argument("--device", default="cpu", help="where the speed cases run (cpu, cuda); quality: the CPU")
     parser.add_argument("--precision", choices=tuple(DTYPES), default="fp32",
-                        help="bf16 only where the CPU has native bf16 (checked)")  # fmt: skip
+                        help="bf16 only where the device has native bf16 (checked)")  # fmt: skip
     parser.add_argument("--seeds", type=int, default=3, help="decoding seeds for the quality columns")
     parser.add_argument("--num_scenes", type=int, default=64, help="held-out scenes for the quality columns")
     parser.add_argument("--batch_size", type=int, default=32, help="batch of the quality decodes")
@@ -350,17 +356,18 @@ def main(argv: list[str] | None = None) -> dict:
         draw_quality_speed(speed_run["speed"], quality_run["quality"], (model, int(px), int(batch)),
                            Path(speed_json).with_suffix(".png"))  # fmt: skip
         return {"speed": speed_run["speed"], "quality": quality_run["quality"]}
-    if args.precision == "bf16" and not torch.cpu._is_avx512_bf16_supported():
-        parser.error("--precision bf16: this CPU has no native bf16 (AVX512-BF16); measure fp32")
+    if not has_native_precision(DTYPES[args.precision], args.device):
+        parser.error(f"--precision {args.precision}: {emulation_warning(DTYPES[args.precision], args.device)}")
     cases = [(m, int(px), int(b)) for m, px, b in (c.split(":") for c in args.cases)] if args.cases else SPEED_CASES
     if args.quick:
         cases, args.rounds, args.seeds, args.num_scenes = QUICK_CASES, 1, 2, 4
-    result = {"device": device_name(torch.device("cpu")), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-              "torch": torch.__version__, "threads": args.threads, "rounds": args.rounds}  # fmt: skip
+    result = {"device": device_name(torch.device(args.device)), "torch": torch.__version__,
+              "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": args.threads,
+              "rounds": args.rounds}  # fmt: skip
     modes = args.speed_strategies + args.slate_modes
     if not args.skip_speed:
         torch.set_num_threads(args.threads)
-        result["matmul_peak_gflops"] = matmul_peak(DTYPES[args.precision], torch.device("cpu"))
+        result["matmul_peak_gflops"] = matmul_peak(DTYPES[args.precision], torch.device(args.device))
         print(
             f"{result['device']}: {args.precision} matmul peak {result['matmul_peak_gflops']:.0f} GFLOP/s", flush=True
         )
@@ -368,7 +375,7 @@ def main(argv: list[str] | None = None) -> dict:
         for case in cases:
             shipped = args.shipped if case[0] == "shipped" else None
             row = in_fresh_process(measure_case, case, modes, args.rounds, args.precision, args.threads, shipped,
-                                   isolate=args.isolate)  # fmt: skip
+                                   args.device, isolate=args.isolate)  # fmt: skip
             result["speed"].append(row or {"model": case[0], "resolution": case[1], "batch": case[2],
                                            "ms_per_image": {}, "failed": "the case's process died"})  # fmt: skip
             save_results(result, args.output, "decoding_strategies" + ("_quick" if args.quick else ""))

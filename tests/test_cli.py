@@ -171,3 +171,16 @@ def test_segment_labels_are_the_pipelines_segment_at_the_input_size(capsys, tmp_
     action = next(a for a in build_parser()._subparsers._group_actions[0].choices["segment"]._actions
                   if a.dest == "mask_source")  # fmt: skip
     assert tuple(action.choices) == MASK_SOURCES  # the CLI's list (kept free of imports) follows the pipelines'
+
+
+def test_the_decoding_commands_use_the_fast_setting_by_default(capsys, tmp_path):
+    import torch
+
+    from mogent_hf import load_slot_pipeline
+
+    status, _, err = run(capsys, "reconstruct", SCENES[0], "--out", tmp_path)
+    assert status == 0, err
+    pipe = load_slot_pipeline(DEFAULT_PIPELINE)
+    expected = pipe(images=SCENES[0], mask_ratio=0.5, generator=torch.Generator().manual_seed(0),
+                    num_inference_steps=12, cache_interval=4, output_type="np").images[0]  # fmt: skip
+    assert np.array_equal(rgb(tmp_path / "scene_0_reconstruction.png"), (expected * 255).round().astype(np.uint8))

@@ -30,6 +30,11 @@ torch.cuda.is_available(), 'transformers', transformers.__version__, 'diffusers'
 cat "$OUT/setup.log"
 timeout 300 python3 benchmarks/generation.py --no-isolate --output "$OUT/generation_cuda.json" "$@" 2>&1 | tee "$OUT/generation_cuda.log"
 echo "generation: exit ${PIPESTATUS[0]} after $(($(date +%s) - start)) s"
+# The fast decoding setting (T = 12 with cached sub-steps every 4) against T = 20 and SLATE-KV, batch 1 and 32.
+timeout 120 python3 benchmarks/decoding_strategies.py --no-isolate --skip_quality --device cuda --rounds 2 \
+    --speed_strategies T20 T12_cached_k4 --cases 3dshapes:64:1 3dshapes:64:32 clevr:128:32 --slate_modes slate_kv \
+    --output "$OUT/decoding_strategies_cuda.json" 2>&1 | tee "$OUT/decoding_strategies_cuda.log"
+echo "decoding_strategies: exit ${PIPESTATUS[0]} after $(($(date +%s) - start)) s"
 timeout 130 python3 benchmarks/train_step.py --no-isolate --output "$OUT/train_step_cuda.json" "$@" 2>&1 | tee "$OUT/train_step_cuda.log"
 echo "train_step: exit ${PIPESTATUS[0]} after $(($(date +%s) - start)) s"
 # Last, as the least needed: the decoder under torch.compile with CUDA graphs (the "if they pay"), clevr batch 1.
