@@ -1,4 +1,4 @@
-"""MOGENT's decoding strategies against T = 20 and SLATE: one quality–speed table (issue 39).
+"""MOGENT's decoding strategies against T = 20 and SLATE: one quality–speed table.
 
 Strategies (`STRATEGIES`): the paper's T = 20 cosine confidence decoding; fewer steps (T = 12, 8); cached sub-steps
 (`cache_interval` k: a full pass every k steps, between them only the tokens the k steps unmask run, against cached
@@ -79,7 +79,7 @@ STRATEGIES = {
 SPEED_STRATEGIES = ("T20", "T12", "T8", "cached_k4", "T12_cached_k4", "T10_cached_k4", "halton", "halton_cached_k3",
                     "threshold_0.9")  # fmt: skip
 SLATE_MODES = ("slate_kv", "slate_uncached")
-# (model, resolution, batch): the issue's grid; "shipped" is the shipped model's size with its weights
+# (model, resolution, batch); "shipped" is the shipped model's size with its weights
 SPEED_CASES = [("3dshapes", 64, b) for b in (1, 8, 32, 64)] + [("clevr", 128, b) for b in (1, 32)]
 SPEED_CASES += [("shipped", 64, b) for b in (1, 32)]
 QUICK_CASES = [("tiny", 16, 2)]
@@ -324,8 +324,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--speed_strategies", nargs="+", choices=tuple(STRATEGIES), default=list(SPEED_STRATEGIES),
                         help="timed (default: %(default)s)")  # fmt: skip
     parser.add_argument("--cases", nargs="+", default=None,
-                        help="speed cases as model:px:batch (model: 3dshapes, clevr, shipped); default: the issue's "
-                        "grid")  # fmt: skip
+                        help="speed cases as model:px:batch (model: 3dshapes, clevr, shipped); default: the "
+                        "grid of SPEED_CASES")  # fmt: skip
     parser.add_argument("--slate_modes", nargs="*", choices=SLATE_MODES, default=list(SLATE_MODES))
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per case, alternating the order (three "
                         "times as many at batch 1)")  # fmt: skip

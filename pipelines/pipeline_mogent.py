@@ -40,7 +40,7 @@ class MOGENTPipeline(SlotPipelineMixin, DiffusionPipeline):
 
     model_cpu_offload_seq = "model"
     # Slot Attention's and the decoder's masks averaged: higher FG-ARI and mBO than Slot Attention's alone on both
-    # shipped full-scene checkpoints (docs/results.md, "Issue 40: mask sources").
+    # shipped full-scene checkpoints (docs/results.md, "Mask sources").
     default_mask_source = "combined"
     _optional_components = ["image_processor"]
 
