@@ -211,12 +211,29 @@ def test_num_threads_auto_takes_omp_num_threads_else_the_idle_cores(monkeypatch)
     from mogent_hf import script_support
 
     monkeypatch.setattr(script_support.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(script_support.time, "sleep", lambda seconds: None)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert script_support.resolve_num_threads("auto") == 3
     assert script_support.resolve_num_threads(2) == 2  # an explicit count wins
     monkeypatch.delenv("OMP_NUM_THREADS")
-    for load, threads in ((0.1, 4), (1.2, 3), (2.6, 1), (9.0, 1)):  # 4 cores: the ones the load leaves free
-        monkeypatch.setattr(script_support.os, "getloadavg", lambda load=load: (load, load, load))
-        assert script_support.resolve_num_threads("auto") == threads
+    for busy, threads in (((0, 0, 0, 0), 4), ((100, 0, 0, 0), 3), ((100, 100, 60, 0), 1), ((100,) * 4, 1)):
+        samples = iter([{c: (0, 0) for c in range(4)}, {c: (100 - b, 100) for c, b in enumerate(busy)}])
+        monkeypatch.setattr(script_support, "cpu_times", lambda samples=samples: next(samples))
+        assert script_support.resolve_num_threads("auto") == threads, busy  # the cores the others leave idle
+
+    def no_proc_stat():
+        raise OSError("no /proc/stat")
+
+    monkeypatch.setattr(script_support, "cpu_times", no_proc_stat)
+    monkeypatch.setattr(script_support.os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    assert script_support.resolve_num_threads("auto") == 3  # the load average stands in
     with pytest.raises(SystemExit):
         train.parse_args(["--num_threads", "0"])
+
+
+def test_cpu_times_reads_idle_and_total_jiffies_per_cpu(tmp_path):
+    from mogent_hf.script_support import cpu_times
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  10 0 5 80 5 0 0 0 0 0\ncpu0 4 0 2 40 4 0 0 0 0 0\ncpu1 6 0 3 40 1 0 0 0 0 0\nintr 1 2\n")
+    assert cpu_times(str(stat)) == {0: (44, 50), 1: (41, 50)}

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 USER_ERRORS = (ValueError, OSError, ImportError)  # bad values, missing files or repositories, missing extras
@@ -117,21 +118,39 @@ class StopRequest:
         return 128 + (self.signal_number or 0)
 
 
-def idle_cores() -> int:
-    """The CPU cores this process may run on that other processes are not keeping busy (the usable cores minus the
-    one-minute load average, rounded; at least 1)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]]:
+    """Linux's per-CPU counters since boot: CPU number → (idle + iowait jiffies, all jiffies)."""
+    times = {}
+    for line in open(path).read().splitlines():
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            counts = [int(field) for field in fields[:8]]  # user nice system idle iowait irq softirq steal
+            times[int(name[3:])] = (counts[3] + counts[4], sum(counts))
+    return times
+
+
+def idle_cores(interval: float = 0.25) -> int:
+    """The CPU cores this process may run on that other processes leave idle, measured over `interval` seconds from
+    /proc/stat (rounded; at least 1). Where /proc/stat is missing, the one-minute load average stands in (it lags:
+    a job that ended a minute ago still counts)."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
     try:
-        load = os.getloadavg()[0]
-    except OSError:  # no load average on this system
-        return cores
-    return max(1, min(cores, round(cores - load)))
+        before = cpu_times()
+        time.sleep(interval)
+        after = cpu_times()
+        idle = sum((after[c][0] - before[c][0]) / max(after[c][1] - before[c][1], 1) for c in cores if c in after)
+    except (OSError, KeyError, ValueError):
+        try:
+            idle = len(cores) - os.getloadavg()[0]
+        except OSError:  # no load average either
+            return len(cores)
+    return max(1, min(len(cores), round(idle)))
 
 
 def resolve_num_threads(requested: str | int) -> int:
     """`--num_threads` → a thread count: a positive int as given; "auto" → `OMP_NUM_THREADS` when set (as
-    `accelerate launch` sets it), else `idle_cores()`: all free cores on a quiet machine, one when a neighbour
-    keeps the others busy (two threads then wait on each other at every op: docs/benchmarks.md)."""
+    `accelerate launch` sets it), else `idle_cores()`: all cores on a quiet machine, one when a neighbour keeps
+    the others busy (two threads then wait on each other at every op: docs/benchmarks.md)."""
     if requested == "auto":
         from_environment = os.environ.get("OMP_NUM_THREADS", "")
         return int(from_environment) if from_environment.isdigit() and int(from_environment) > 0 else idle_cores()
@@ -149,7 +168,7 @@ def num_threads_value(text: str) -> str | int:
 
 def add_num_threads_argument(parser: argparse.ArgumentParser, flag: str = "--num_threads") -> None:
     parser.add_argument(flag, type=num_threads_value, default="auto", help="torch CPU threads: an integer, or "
-                        "'auto' (OMP_NUM_THREADS if set, else the cores not busy with other processes)")  # fmt: skip
+                        "'auto' (OMP_NUM_THREADS if set, else the cores that other processes leave idle)")  # fmt: skip
 
 
 def set_num_threads(requested: str | int) -> int:
