@@ -89,8 +89,8 @@ MODELS = {"mogent": (MOGENTConfig, MOGENTModel), "slate": (SLATEConfig, SLATEMod
 PRESETS = ("3dshapes", "clevr", "small", "tiny", "quickstart")
 # The README's main job: the `small` model with the recipe that finds objects fastest on our CPUs (docs/results.md:
 # DVAE warm-up with an annealed codebook-entropy term, then the slot-mask mixture loss faded out), on simple scenes.
-# "expected" is what seed 0 measured on its 64 validation scenes (docs/results.md, "The quickstart"); train.py prints
-# it next to the run's own at the end.
+# "expected" is what seed 0 measured on an Intel Xeon, 2 threads, on its 64 validation scenes (docs/results.md, "The
+# quickstart", has other CPUs); train.py prints it next to the run's own at the end.
 QUICKSTART = {
     "model_preset": "small",
     "flags": dict(
