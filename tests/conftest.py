@@ -84,3 +84,26 @@ def pytest_terminal_summary(terminalreporter) -> None:
         f"host: {processor}, {os.cpu_count()} cores, ATen CPU capability {capability}, bf16 {native}, "
         f"torch threads {torch.get_num_threads()}, load {load}"
     )
+
+
+@pytest.fixture(scope="module")
+def mogent_pipe():
+    """A tiny random MOGENT pipeline (seed 0), one per test module."""
+    from mogent_hf import MaskGITScheduler, MOGENTConfig, MOGENTModel, MOGENTPipeline
+
+    torch.manual_seed(0)
+    model = MOGENTModel(MOGENTConfig.from_preset("tiny")).eval()
+    pipe = MOGENTPipeline(model=model, scheduler=MaskGITScheduler(mask_token_id=model.config.mask_token_id))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def slate_pipe():
+    """A tiny random SLATE pipeline (seed 0), one per test module."""
+    from mogent_hf import SLATEConfig, SLATEModel, SLATEPipeline
+
+    torch.manual_seed(0)
+    pipe = SLATEPipeline(model=SLATEModel(SLATEConfig.from_preset("tiny")).eval())
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

@@ -10,32 +10,10 @@ import torch.nn.functional as F
 from mogent_hf.pipelines.pipeline_utils import MASK_SOURCES, combine_attention
 
 from mogent_hf import (
-    MaskGITScheduler,
     MOGENTConfig,
     MOGENTModel,
-    MOGENTPipeline,
-    SLATEConfig,
-    SLATEModel,
-    SLATEPipeline,
 )
 from mogent_hf.modules.slot_distillation import matched_teacher_labels, slot_distillation_loss
-
-
-@pytest.fixture(scope="module")
-def mogent_pipe():
-    torch.manual_seed(0)
-    model = MOGENTModel(MOGENTConfig.from_preset("tiny")).eval()
-    pipe = MOGENTPipeline(model=model, scheduler=MaskGITScheduler(mask_token_id=model.config.mask_token_id))
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-@pytest.fixture(scope="module")
-def slate_pipe():
-    torch.manual_seed(0)
-    pipe = SLATEPipeline(model=SLATEModel(SLATEConfig.from_preset("tiny")).eval())
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 @contextmanager

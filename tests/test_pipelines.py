@@ -8,8 +8,6 @@ import torch
 
 from mogent_hf import (
     ConceptLibrary,
-    MaskGITScheduler,
-    MOGENTConfig,
     MOGENTModel,
     MOGENTPipeline,
     SLATEConfig,
@@ -18,23 +16,6 @@ from mogent_hf import (
     load_slot_pipeline,
     pipeline_for_model,
 )
-
-
-@pytest.fixture(scope="module")
-def mogent_pipe():
-    torch.manual_seed(0)
-    model = MOGENTModel(MOGENTConfig.from_preset("tiny")).eval()
-    pipe = MOGENTPipeline(model=model, scheduler=MaskGITScheduler(mask_token_id=model.config.mask_token_id))
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-@pytest.fixture(scope="module")
-def slate_pipe():
-    torch.manual_seed(0)
-    pipe = SLATEPipeline(model=SLATEModel(SLATEConfig.from_preset("tiny")).eval())
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 def test_pipeline_for_model_wraps_each_model_type(mogent_pipe, slate_pipe):
