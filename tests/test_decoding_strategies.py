@@ -43,7 +43,8 @@ def test_default_decoding_is_bit_identical_to_the_saved_tokens_of_the_paper_loop
     """Tokens saved from the implementation before the decoding strategies were added (same seeds, tiny preset)."""
     reference = json.loads(REFERENCE.read_text())
     parameter_sum = float(sum(p.detach().double().sum() for p in pipe.model.parameters()))
-    assert parameter_sum == pytest.approx(reference["parameter_sum"], rel=1e-12), "the tiny preset's weights changed"
+    # rel 1e-6: the initialisation rounds differently with the thread count (1e-9 apart); a change of weights is larger
+    assert parameter_sum == pytest.approx(reference["parameter_sum"], rel=1e-6), "the tiny preset's weights changed"
     images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     decoded = {
         "slots_t1_T20": pipe(slots=slots, generator=generators(0, 1, 2), output_type="pt").tokens,
