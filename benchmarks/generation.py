@@ -61,7 +61,7 @@ from mogent_hf import (
 )
 from mogent_hf.modules.masking import sample_tokens, uniform
 from mogent_hf.modules.transformer import gather_rows
-from mogent_hf.precision import emulation_warning, has_native_precision, warn_if_emulated
+from mogent_hf.precision import emulation_warning, has_native_precision, matmul_seconds, warn_if_emulated
 from mogent_hf.visualization import line_plot
 
 RESULTS = Path(__file__).parent / "results"
@@ -303,25 +303,9 @@ def matmul_peak(
     less where it is emulated (bf16 on an AVX2 CPU: a 2048² matmul would take seconds), so that the measurement
     takes about a second on any machine."""
     size = 256
-    while True:
-        a = torch.randn(size, size, device=device).to(dtype)
-        b = torch.randn(size, size, device=device).to(dtype)
-        a @ b  # warm-up
-        synchronize(device)
-        start = time.perf_counter()
-        a @ b
-        synchronize(device)
-        if size >= max_size or time.perf_counter() - start > budget_s:
-            break
+    while size < max_size and matmul_seconds(dtype, device, size, repeats=1) <= budget_s:
         size *= 2
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        a @ b
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / statistics.median(times) / 1e9
+    return 2 * size**3 / matmul_seconds(dtype, device, size, repeats) / 1e9
 
 
 def choose_precisions(requested: list[str] | None, device: torch.device) -> list[str]:

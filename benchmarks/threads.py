@@ -18,6 +18,7 @@ The machine must be otherwise quiet for the first half: the load average is reco
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -27,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from generation import device_name, in_fresh_process, save_results
+from generation import device_name, in_fresh_process, measure, save_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENE = ROOT / "docs" / "examples" / "scene_0.png"
@@ -40,13 +41,7 @@ def time_train_step(num_threads: int, repeats: int) -> list[float]:
 
     torch.set_num_threads(num_threads)
     step, _ = training_step("mogent", "small", 32, "fp32", True, torch.device("cpu"))
-    step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return times
+    return measure(step, torch.device("cpu"), repeats, max_seconds=math.inf)
 
 
 def time_decode(num_threads: int, repeats: int) -> list[float]:
@@ -62,13 +57,7 @@ def time_decode(num_threads: int, repeats: int) -> list[float]:
     def decode():
         pipe(slots=slots, num_inference_steps=20, generator=torch.Generator().manual_seed(0), output_type="pt")
 
-    decode()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        decode()
-        times.append(time.perf_counter() - start)
-    return times
+    return measure(decode, torch.device("cpu"), repeats, max_seconds=math.inf)
 
 
 def time_segment_command(num_threads: int, repeats: int, out: Path) -> list[float]:

@@ -35,26 +35,28 @@ def has_native_precision(dtype: torch.dtype, device: torch.device | str = "cpu")
     return torch.cpu._is_amx_fp16_supported()
 
 
+def matmul_seconds(dtype: torch.dtype, device: torch.device | str = "cpu", size: int = 256, repeats: int = 5) -> float:
+    """Median seconds of a size×size matmul in `dtype` on `device`, after one untimed warm-up (kernel selection,
+    first-touch allocation)."""
+    device = torch.device(device)
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+    a @ b
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def matmul_slowdown(dtype: torch.dtype, device: torch.device | str = "cpu", size: int = 256, repeats: int = 5) -> float:
     """Median time of a size×size matmul in `dtype` over that in fp32, on `device` (a fraction of a second on any
     CPU at the default size)."""
-    device = torch.device(device)
-
-    def median_seconds(kind: torch.dtype) -> float:
-        a, b = (torch.randn(size, size, device=device).to(kind) for _ in range(2))
-        a @ b  # warm-up: kernel selection, first-touch allocation
-        times = []
-        for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            a @ b
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
-
-    return median_seconds(dtype) / median_seconds(torch.float32)
+    return matmul_seconds(dtype, device, size, repeats) / matmul_seconds(torch.float32, device, size, repeats)
 
 
 def emulation_warning(dtype: torch.dtype, device: torch.device | str = "cpu") -> str | None:
