@@ -166,10 +166,10 @@ def segment(pipe, paths, names, args) -> list[Path]:
     from mogent_hf.visualization import overlay_labels
 
     written, num_slots = [], pipe.model.config.num_slots
+    source = args.mask_source or pipe.default_mask_source
     for path, name in zip(tqdm(paths, desc="segment", unit="image"), names):
         features = pipe.image_processor(str(path), return_tensors="pt", return_input_sizes=True)
         encoded = pipe.encode(features.pixel_values, generator=seeded(pipe, args))
-        source = args.mask_source or pipe.default_mask_source
         slot_masks = pipe.source_masks(encoded, source).float().cpu()  # (1,K,h,w) at the model's resolution
         if args.model_size:
             image, labels = features.pixel_values[0], slot_masks.argmax(1)[0]
