@@ -28,6 +28,7 @@ from diffusers.utils import BaseOutput
 
 from mogent_hf.image_processing_mogent import MOGENTImageProcessor
 from mogent_hf.modeling_base import SlotEncoderOutput, check_pixel_values
+from mogent_hf.modules.grids import resize_grid
 from mogent_hf.modules.masking import uniform
 from mogent_hf.modules.slot_distillation import select_decoder_attention
 from mogent_hf.precision import warn_if_emulated
@@ -43,9 +44,10 @@ CODE_MODULES = "_mogent_hf_modules"
 
 
 def combine_attention(slot_attention: torch.Tensor, decoder_attention: torch.Tensor) -> torch.Tensor:
-    """Slot Attention's and the decoder's maps over the same slots (B,K,L), each summing to 1 over K → their
-    mean (B,K,L), still a distribution over the slots at every token."""
-    return (slot_attention + decoder_attention) / 2
+    """Slot Attention's maps (B,K,N) and the decoder's (B,K,L) over the same slots, each summing to 1 over K → their
+    mean (B,K,N), still a distribution over the slots at every cell; the decoder's token grid is resized bilinearly
+    onto Slot Attention's where that is finer (`slot_input_stride`)."""
+    return (slot_attention + resize_grid(decoder_attention, slot_attention.shape[-1])) / 2
 
 
 def shuffle_slots(slots: torch.Tensor) -> torch.Tensor:

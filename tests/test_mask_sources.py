@@ -116,6 +116,16 @@ def test_combined_masks_average_the_two_distributions():
     torch.testing.assert_close(combined, torch.tensor([[[0.6, 0.4], [0.4, 0.6]]]))
 
 
+def test_combined_masks_resize_the_decoders_token_grid_onto_a_finer_slot_attention_grid():
+    slot_attention = torch.rand(1, 2, 16)  # 4×4 cells
+    slot_attention = slot_attention / slot_attention.sum(1, keepdim=True)
+    decoder = torch.tensor([[[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0]]])  # 2×2 tokens
+    combined = combine_attention(slot_attention, decoder)
+    resized = F.interpolate(decoder.unflatten(-1, (2, 2)), size=(4, 4), mode="bilinear").flatten(-2)
+    torch.testing.assert_close(combined, (slot_attention + resized) / 2)
+    torch.testing.assert_close(combined.sum(1), torch.ones(1, 16))
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

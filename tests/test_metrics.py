@@ -12,6 +12,8 @@ from mogent_hf.metrics import (
     mbo_per_image,
     miou_per_image,
     segmentation_metrics,
+    shared_label_per_image,
+    shared_label_share,
 )
 
 
@@ -90,6 +92,20 @@ def test_background_split_counts_labels_holding_at_least_a_tenth_of_the_backgrou
     assert background_split_per_image(predictions, references, min_share=0.12)[2] == np.False_  # 11.1% < 12%
     with pytest.raises(ValueError, match="`min_share` must lie in"):
         background_split_per_image(predictions, references, min_share=0.6)
+
+
+def test_objects_share_a_slot_where_one_label_holds_most_of_two_objects():
+    references = np.zeros((3, 1, 9), np.int64)
+    references[:, 0, 0:3], references[:, 0, 3:6] = 1, 2  # two objects of 3 pixels; pixels 6-8 background
+    predictions = np.zeros((3, 1, 9), np.int64)
+    predictions[0, 0, 0:3], predictions[0, 0, 3:6] = 4, 7  # one label each → not shared
+    predictions[1, 0, 0:6] = 4  # one label over both → shared
+    predictions[1, 0, 6:] = 7  # (the background's label does not matter)
+    predictions[2, 0, 0:2], predictions[2, 0, 2:6] = 4, 7  # object 1 mostly 4, object 2 all 7 → not shared
+    assert np.array_equal(shared_label_per_image(predictions, references), [False, True, False])
+    assert shared_label_share(predictions, references) == pytest.approx(1 / 3)
+    predictions[2, 0, 0:2] = 7  # now 7 is the main label of both
+    assert shared_label_per_image(predictions, references)[2]
 
 
 # ---- evaluate modules ------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from unittest import mock
 
 import pytest
 import torch
+import torch.nn.functional as F
 from transformers import AutoModel
 
 from mogent_hf import MOGENTConfig, MOGENTModel, SLATEConfig, SLATEModel
@@ -274,6 +275,36 @@ def test_cnn_slot_input_reads_the_pixels_and_survives_save_and_reload(config_cls
     model.save_pretrained(tmp_path)
     reloaded = AutoModel.from_pretrained(tmp_path).eval()
     assert torch.equal(reloaded.encode(images, generator=torch.Generator().manual_seed(0)).slots, changed.slots)
+
+
+@pytest.mark.parametrize("stride", [2, 1])
+def test_a_finer_cnn_grid_gives_finer_slot_attention_while_the_decoder_keeps_its_tokens(images, tmp_path, stride):
+    model = tiny(MOGENTModel, MOGENTConfig, slot_input="cnn", slot_input_stride=stride).eval()
+    side = 32 // stride  # tiny: 32 px images, 8×8 tokens
+    encoded = model.encode(images)
+    assert encoded.tokens.shape == (2, 64) and encoded.attention.shape == (2, model.config.num_slots, side * side)
+    torch.testing.assert_close(encoded.attention.sum(1), torch.ones(2, side * side))
+    expected = F.interpolate(encoded.attention.unflatten(-1, (side, side)), size=(32, 32), mode="bilinear")
+    torch.testing.assert_close(encoded.slot_masks, expected)
+    # the soft positions tell the cells apart: without them, a uniform image gives every cell the same attention
+    flat = torch.full((1, 3, 32, 32), 0.5)
+    assert encoded.attention.std() > 0 and model.encode(flat).attention[0].std(-1).max() > 1e-4
+    with torch.no_grad():
+        model.feature_positions.projection.weight.zero_()
+    assert model.encode(flat).attention[0].std(-1).max() < 1e-5
+    model.train()
+    output = model(images, tau=1.0, sigma=0.0, slot_distillation_weight=0.1)  # the teacher resized onto the grid
+    output.loss.backward()
+    assert model.feature_positions.projection.bias.grad.abs().sum() > 0
+    model.eval().save_pretrained(tmp_path / "fine")
+    reloaded = AutoModel.from_pretrained(tmp_path / "fine").eval()
+    assert torch.equal(reloaded.encode(images).attention, model.encode(images).attention)
+    # a token-input model warm-starts the path (as train.py's fine-tuning flags): the new parts initialised
+    tiny(MOGENTModel, MOGENTConfig).save_pretrained(tmp_path / "tokens")
+    config = MOGENTConfig.from_pretrained(tmp_path / "tokens")
+    config.update(dict(slot_input="cnn", slot_input_stride=stride))
+    warm = MOGENTModel.from_pretrained(tmp_path / "tokens", config=config).eval()
+    assert warm.encode(images).attention.isfinite().all()
 
 
 def test_mask_only_loss_ignores_logits_at_unmasked_positions():

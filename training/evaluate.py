@@ -1,8 +1,8 @@
 """The paper's evaluation, for one or more pipelines side by side (MOGENT and SLATE alike):
 
 - Table 2: segmentation of held-out images — FG-ARI, mIoU, FG-mIoU, mBO (argmax of the slot attention) and the
-  share of images whose background is split over two or more slots; with --mask_sources, also from the decoder's
-  cross-attention or both combined (keys `fg_ari@combined`, ...);
+  share of images whose background is split over two or more slots and of those in which two objects share a slot;
+  with --mask_sources, also from the decoder's cross-attention or both combined (keys `fg_ari@combined`, ...);
 - Table 3: compositional generation — FID and IS of `--num_generated` composed scenes against as many real ones
   (needs `--inception_weights`);
 - Figure 8: reconstruction MSE (and LPIPS with `--lpips_weights`) against the mask ratio r;
@@ -29,7 +29,7 @@ from train import add_data_arguments, build_datasets, require_data_source
 
 from mogent_hf import MaskGITScheduler, MOGENTPipeline, load_slot_pipeline
 from mogent_hf.data import collate
-from mogent_hf.metrics import background_split_share, segmentation_metrics
+from mogent_hf.metrics import background_split_share, segmentation_metrics, shared_label_share
 from mogent_hf.metrics.generation import (
     InceptionFeatures,
     fid_from_features,
@@ -49,7 +49,7 @@ from mogent_hf.script_support import (
 )
 from mogent_hf.visualization import line_plot
 
-SEGMENTATION = ("fg_ari", "miou", "fg_miou", "mbo", "background_split")
+SEGMENTATION = ("fg_ari", "miou", "fg_miou", "mbo", "background_split", "objects_sharing_a_slot")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,6 +142,7 @@ def segmentation(pipe, images: torch.Tensor, masks: torch.Tensor | None, args) -
         labels = torch.cat(labels).numpy()
         scores = segmentation_metrics(labels, masks.numpy())
         scores["background_split"] = background_split_share(labels, masks.numpy())
+        scores["objects_sharing_a_slot"] = shared_label_share(labels, masks.numpy())
         suffix = "" if source == "slot_attention" else f"@{source}"
         results.update({f"{key}{suffix}": value for key, value in scores.items()})
     return results

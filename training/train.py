@@ -124,6 +124,7 @@ CONFIG_FLAGS = {
     "mixture_spatial_likelihood": bool,
     "slot_init": ("gaussian", "learned_queries"),
     "slot_input": ("tokens", "cnn"),
+    "slot_input_stride": (1, 2, 4),
     "query_noise": ("additive", "relative"),
     "position_encoding": ("learned", "rope"),
     "mask_schedule": ("cosine", "linear"),
@@ -144,7 +145,8 @@ RECIPE_FLAGS = {  # fields of the TrainingRecipe (Table 6) a flag may override
 }
 MOGENT_ONLY = ("zero_mask_init", "loss_on_masked_only", "head_transform", "mask_schedule")
 # Config flags that leave the trained parameters' shapes alone: allowed with --pretrained_model_name_or_path
-# (fine-tuning). --mixture_loss_weight > 0 adds the small mixture decoder, freshly initialised if the model has none.
+# (fine-tuning). --mixture_loss_weight > 0 adds the small mixture decoder, and --slot_input cnn (with any
+# --slot_input_stride) the CNN path into Slot Attention, freshly initialised if the model has none.
 FINE_TUNING_FLAGS = (
     "dropout",
     "codebook_entropy_weight",
@@ -154,6 +156,8 @@ FINE_TUNING_FLAGS = (
     "mixture_spatial_likelihood",
     "num_slot_iterations",
     "slot_attention_epsilon",
+    "slot_input",
+    "slot_input_stride",
 )
 
 
@@ -212,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         if kind is bool:
             model.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif isinstance(kind, tuple):
-            model.add_argument(f"--{name}", choices=kind, default=None, help=help_text)
+            model.add_argument(f"--{name}", choices=kind, type=type(kind[0]), default=None, help=help_text)
         else:
             model.add_argument(f"--{name}", type=kind, default=None, help=help_text)
 

@@ -15,6 +15,7 @@ from transformers import AutoConfig, PretrainedConfig
 
 SLOT_INITS = ("gaussian", "learned_queries")
 SLOT_INPUTS = ("tokens", "cnn")
+SLOT_INPUT_STRIDES = (1, 2, 4)
 QUERY_NOISES = ("additive", "relative")
 POSITION_ENCODINGS = ("learned", "rope")
 MASK_SCHEDULES = ("cosine", "linear")
@@ -120,7 +121,11 @@ class SlotTransformerConfig(PretrainedConfig):
         query_noise (`str`): how σ perturbs learned queries: "additive" (queries + σ·ε, the paper's wording) or
             "relative" (queries + σ·ε·sg(queries), BO-QSA's code).
         slot_input (`str`): what Slot Attention reads: "tokens" (the DVAE token embeddings, the paper) or "cnn"
-            (features of a small CNN on the pixels, at the token grid, as Slot Attention/SlotDiffusion).
+            (features of a small CNN on the pixels, as Slot Attention/SlotDiffusion).
+        slot_input_stride (`int`): with `slot_input`="cnn", the CNN's stride in pixels: 4 (the token grid, with the
+            token position embeddings), 2 or 1 (a finer grid than the tokens', BO-QSA style, with Slot Attention's
+            soft position embedding): Slot Attention's masks then have (image_size / stride)² cells while the
+            decoder keeps its tokens.
         slot_attention_epsilon (`float`): ε added to the attention before the weighted mean (1e-8 in SLATE).
         codebook_entropy_weight (`float`): w of a −w·H(batch-mean code distribution) term added to the DVAE loss,
             which keeps codes in use (docs/results.md); 0 = the paper. A model saved by `training/train.py` stores
@@ -165,6 +170,7 @@ class SlotTransformerConfig(PretrainedConfig):
     slot_mlp_size: int = 192
     slot_init: str = "learned_queries"
     slot_input: str = "tokens"
+    slot_input_stride: int = 4
     bilevel_optimization: bool = True
     query_noise: str = "additive"
     slot_attention_epsilon: float = 1e-8
@@ -217,6 +223,18 @@ class SlotTransformerConfig(PretrainedConfig):
             raise ValueError(
                 f"`slot_input`='cnn' reads a 4-pixel grid: needs `dvae_patch_size` 4, got {self.dvae_patch_size}"
             )
+        if self.slot_input_stride not in SLOT_INPUT_STRIDES:
+            raise ValueError(f"`slot_input_stride` must be one of {SLOT_INPUT_STRIDES}, got {self.slot_input_stride!r}")
+        if self.slot_input_stride != 4 and self.slot_input != "cnn":
+            raise ValueError(
+                f"`slot_input_stride` {self.slot_input_stride} sets the CNN's grid: needs `slot_input`='cnn', got "
+                f"{self.slot_input!r}"
+            )
+        if self.slot_input_stride != 4 and self.mixture_loss_weight > 0:
+            raise ValueError(
+                f"the mixture loss reads Slot Attention's masks on the token grid: `mixture_loss_weight` must be 0 "
+                f"with `slot_input_stride` {self.slot_input_stride}, got {self.mixture_loss_weight}"
+            )
         if self.query_noise not in QUERY_NOISES:
             raise ValueError(f"`query_noise` must be one of {QUERY_NOISES}, got {self.query_noise!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -248,6 +266,11 @@ class SlotTransformerConfig(PretrainedConfig):
     def num_tokens(self) -> int:
         """L, the number of DVAE tokens of an image."""
         return self.tokens_per_side**2
+
+    @property
+    def slot_grid_side(self) -> int:
+        """Side of the grid Slot Attention reads: the token grid, or the CNN's with `slot_input`="cnn"."""
+        return self.image_size // (self.slot_input_stride if self.slot_input == "cnn" else self.dvae_patch_size)
 
     @classmethod
     def preset_names(cls) -> tuple[str, ...]:

@@ -33,8 +33,10 @@ from .modules import (
     SlotAttention,
     SlotEncoder,
     SlotMixtureTokenDecoder,
+    SoftPositionEmbedding,
     TransformerDecoder,
 )
+from .modules.grids import grid_side
 from .modules.transformer import DecoderBlock
 
 # The hidden states `forward(output_hidden_states=True)` returns: the decoder's input embeddings and the output of
@@ -181,9 +183,12 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
             epsilon=config.slot_attention_epsilon,
         )
         self.slot_encoder = SlotEncoder(d_model, slot_attention)
-        self.feature_encoder = None
+        self.feature_encoder = self.feature_positions = None
         if config.slot_input == "cnn":
-            self.feature_encoder = ConvFeatureEncoder(config.num_channels, config.dvae_hidden_size, d_model)
+            stride = config.slot_input_stride
+            self.feature_encoder = ConvFeatureEncoder(config.num_channels, config.dvae_hidden_size, d_model, stride)
+            if config.slot_grid_side != config.tokens_per_side:  # finer than the tokens: positions of its own
+                self.feature_positions = SoftPositionEmbedding(d_model, config.slot_grid_side)
         self.slot_projection = nn.Linear(config.slot_size, d_model, bias=False)
         # `_attn_implementation` "sdpa" (default) or "eager": transformers refuses the ones this class does not
         # declare (flash attention), the decoder any other.
@@ -278,19 +283,24 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         return_logits: bool = False,
     ) -> tuple[torch.Tensor, ...]:
         """Slot Attention over what `config.slot_input` names: the embeddings of `tokens` (B,L) (the paper) or CNN
-        features of `pixel_values` (B,C,H,W) at the token grid, with the same positions → slots, attention (B,K,L)
-        (and the attention's logits (B,K,L), before the softmax over slots, with `return_logits`)."""
+        features of `pixel_values` (B,C,H,W) → slots, attention (B,K,N) (and the attention's logits (B,K,N), before
+        the softmax over slots, with `return_logits`). N = L, or the CNN grid's cells (`config.slot_grid_side`²),
+        which take the token positions at the token grid and soft position embeddings on a finer one."""
         if self.feature_encoder is None:
             return self.slots_from_tokens(tokens, sigma=sigma, generator=generator, return_logits=return_logits)
         offset = self.encoder_position_offset
         features = self.feature_encoder(pixel_values.to(self.dtype))
-        features = features + self.position_embedding[:, offset : offset + tokens.shape[1]]
+        if self.feature_positions is None:
+            features = features + self.position_embedding[:, offset : offset + tokens.shape[1]]
+        else:
+            features = self.feature_positions(features)
         features = self.embedding_dropout(features)
         return self.slot_encoder(features, sigma=sigma, generator=generator, return_logits=return_logits)
 
     def attention_to_masks(self, attention: torch.Tensor) -> torch.Tensor:
-        """attention (B,K,L) → slot masks (B,K,H,W), bilinear upsampling of the token grid (as SlotDiffusion)."""
-        side = self.config.tokens_per_side
+        """attention (B,K,N) over a square grid (the tokens', or Slot Attention's finer one) → slot masks (B,K,H,W),
+        bilinear upsampling (as SlotDiffusion)."""
+        side = grid_side(attention.shape[-1])
         grid = attention.unflatten(-1, (side, side))
         size = (self.config.image_size, self.config.image_size)
         return F.interpolate(grid, size=size, mode="bilinear", align_corners=False)

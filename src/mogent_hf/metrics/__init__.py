@@ -1,5 +1,5 @@
 """Metrics of the paper's tables: unsupervised segmentation (FG-ARI, mIoU, FG-mIoU, mBO) on label maps; the share of
-images whose background is split over several slots."""
+images whose background is split over several slots, and of images in which two objects share a slot."""
 
 from .segmentation import (
     adjusted_rand_index,
@@ -9,6 +9,8 @@ from .segmentation import (
     mbo_per_image,
     miou_per_image,
     segmentation_metrics,
+    shared_label_per_image,
+    shared_label_share,
 )
 
 __all__ = [
@@ -19,4 +21,6 @@ __all__ = [
     "mbo_per_image",
     "miou_per_image",
     "segmentation_metrics",
+    "shared_label_per_image",
+    "shared_label_share",
 ]

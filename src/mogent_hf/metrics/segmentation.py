@@ -117,6 +117,28 @@ def background_split_share(predictions, references, min_share: float = 0.1) -> f
     return float(np.mean(background_split_per_image(predictions, references, min_share)))
 
 
+def shared_label_per_image(predictions, references) -> np.ndarray:
+    """bool (B,): True where one predicted label is the main label (the one holding most of its pixels) of two or
+    more ground-truth objects (references > 0): objects that share a slot."""
+    predictions, references = _as_label_maps(predictions, references)
+    shared = []
+    for prediction, reference in zip(predictions, references):
+        objects = np.unique(reference[reference > 0])
+        main = [_most_common(prediction[reference == i]) for i in objects]
+        shared.append(len(set(main)) < len(main))
+    return np.array(shared, bool)
+
+
+def _most_common(labels: np.ndarray) -> int:
+    values, counts = np.unique(labels, return_counts=True)
+    return int(values[counts.argmax()])
+
+
+def shared_label_share(predictions, references) -> float:
+    """The share of images in which two or more objects share a slot (`shared_label_per_image`)."""
+    return float(np.mean(shared_label_per_image(predictions, references)))
+
+
 def segmentation_metrics(predictions, references) -> dict[str, float]:
     """{"fg_ari", "miou", "fg_miou", "mbo"}: per-image values averaged over images (nan-mean)."""
     return {

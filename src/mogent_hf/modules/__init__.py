@@ -1,7 +1,7 @@
 """Parts shared by MOGENT and SLATE: DVAE tokenizer, slot encoder, transformer decoder, masking schedule."""
 
 from .dvae import DVAE
-from .feature_encoder import ConvFeatureEncoder
+from .feature_encoder import ConvFeatureEncoder, SoftPositionEmbedding
 from .masking import gaussian, gumbel_noise, mask_schedule, num_masked_tokens, random_token_mask, sample_tokens, uniform
 from .mixture_decoder import SlotMixtureTokenDecoder
 from .slot_attention import SlotAttention, SlotEncoder
@@ -9,6 +9,7 @@ from .transformer import FoldedSlotAttention, KVCache, PositionKVCache, Transfor
 
 __all__ = [
     "ConvFeatureEncoder",
+    "SoftPositionEmbedding",
     "DVAE",
     "FoldedSlotAttention",
     "KVCache",

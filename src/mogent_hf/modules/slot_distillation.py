@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .grids import resize_grid
+
 
 def select_decoder_attention(maps: torch.Tensor, decoder_block: int | None) -> torch.Tensor:
     """Each block's cross-attention (num_blocks,B,K,L) → one block's (B,K,L) (an index, negative from the last),
@@ -43,9 +45,11 @@ def matched_teacher_labels(teacher_labels: torch.Tensor, student_labels: torch.T
 
 
 def slot_distillation_loss(slot_logits: torch.Tensor, teacher_attention: torch.Tensor) -> torch.Tensor:
-    """Slot Attention's logits (B,K,L) (before the softmax over slots) and the teacher's maps (B,K,L) → the mean
-    cross-entropy over tokens of the logits against the teacher's argmax, matched to the student's argmax
-    (`matched_teacher_labels`). Gradients reach the logits only: the teacher is detached."""
-    teacher_labels = teacher_attention.detach().argmax(dim=1)  # (B,L)
+    """Slot Attention's logits (B,K,N) (before the softmax over slots) and the teacher's maps (B,K,L) → the mean
+    cross-entropy over cells of the logits against the teacher's argmax, matched to the student's argmax
+    (`matched_teacher_labels`). A teacher on a coarser grid (the tokens, under a finer CNN grid) is resized
+    bilinearly onto the student's before the argmax. Gradients reach the logits only: the teacher is detached."""
+    teacher_attention = resize_grid(teacher_attention.detach(), slot_logits.shape[-1])
+    teacher_labels = teacher_attention.argmax(dim=1)  # (B,N)
     targets = matched_teacher_labels(teacher_labels, slot_logits.detach().argmax(dim=1), slot_logits.shape[1])
     return F.cross_entropy(slot_logits.float(), targets)
