@@ -119,6 +119,7 @@ def test_config_round_trips_through_json(tmp_path):
         (dict(slot_input="pixels"), "slot_input"),
         (dict(slot_input="cnn", slot_input_stride=3), "slot_input_stride"),
         (dict(slot_input_stride=2), "slot_input_stride"),  # a CNN grid without the CNN
+        (dict(slot_update_normalization="sum"), "slot_update_normalization"),
         (dict(slot_input="cnn", slot_input_stride=2, mixture_loss_weight=1.0), "mixture_loss_weight"),
         (dict(mask_schedule="square"), "mask_schedule"),
         (dict(num_slots=0), "num_slots"),

@@ -307,6 +307,28 @@ def test_a_finer_cnn_grid_gives_finer_slot_attention_while_the_decoder_keeps_its
     assert warm.encode(images).attention.isfinite().all()
 
 
+@pytest.mark.parametrize("normalization", ["weighted_mean", "scaled_sum"])
+def test_slot_updates_are_the_attention_weighted_mean_or_the_scaled_sum_of_the_values(normalization):
+    from mogent_hf.modules import SlotAttention
+
+    torch.manual_seed(0)
+    module = SlotAttention(8, 8, 16, num_slots=3, num_iterations=1, bilevel_optimization=False, epsilon=0.0,
+                           update_normalization=normalization)  # fmt: skip
+    torch.nn.init.normal_(module.slot_queries)
+    inputs = torch.randn(2, 10, 8)
+    updates = []
+    module.gru.register_forward_hook(lambda _, args, __: updates.append(args[0]))
+    _, attention = module(inputs)
+    values = module.project_v(module.norm_inputs(inputs))
+    if normalization == "weighted_mean":
+        expected = (attention / attention.sum(-1, keepdim=True)) @ values
+    else:
+        expected = attention @ values / 10
+    torch.testing.assert_close(updates[0], expected.reshape(-1, 8))
+    with pytest.raises(ValueError, match="`update_normalization` must be"):
+        SlotAttention(8, 8, 16, 3, 1, update_normalization="sum")
+
+
 def test_mask_only_loss_ignores_logits_at_unmasked_positions():
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 16, 10, generator=generator)

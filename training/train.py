@@ -125,6 +125,7 @@ CONFIG_FLAGS = {
     "slot_init": ("gaussian", "learned_queries"),
     "slot_input": ("tokens", "cnn"),
     "slot_input_stride": (1, 2, 4),
+    "slot_update_normalization": ("weighted_mean", "scaled_sum"),
     "query_noise": ("additive", "relative"),
     "position_encoding": ("learned", "rope"),
     "mask_schedule": ("cosine", "linear"),
@@ -158,6 +159,7 @@ FINE_TUNING_FLAGS = (
     "slot_attention_epsilon",
     "slot_input",
     "slot_input_stride",
+    "slot_update_normalization",
 )
 
 

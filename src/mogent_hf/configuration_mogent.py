@@ -16,6 +16,7 @@ from transformers import AutoConfig, PretrainedConfig
 SLOT_INITS = ("gaussian", "learned_queries")
 SLOT_INPUTS = ("tokens", "cnn")
 SLOT_INPUT_STRIDES = (1, 2, 4)
+SLOT_UPDATE_NORMALIZATIONS = ("weighted_mean", "scaled_sum")
 QUERY_NOISES = ("additive", "relative")
 POSITION_ENCODINGS = ("learned", "rope")
 MASK_SCHEDULES = ("cosine", "linear")
@@ -127,6 +128,10 @@ class SlotTransformerConfig(PretrainedConfig):
             soft position embedding): Slot Attention's masks then have (image_size / stride)² cells while the
             decoder keeps its tokens.
         slot_attention_epsilon (`float`): ε added to the attention before the weighted mean (1e-8 in SLATE).
+        slot_update_normalization (`str`): how Slot Attention turns its attention into each slot's update:
+            "weighted_mean" (Locatello et al., SLATE: the attention renormalised over the inputs) or "scaled_sum"
+            (Krimmel et al. 2024: the attention-weighted sum of the values divided by the number of inputs, so that
+            a slot holding little of the image gets a small update).
         codebook_entropy_weight (`float`): w of a −w·H(batch-mean code distribution) term added to the DVAE loss,
             which keeps codes in use (docs/results.md); 0 = the paper. A model saved by `training/train.py` stores
             the weight of its last training step (0 after `--codebook_entropy_annealing_steps`).
@@ -174,6 +179,7 @@ class SlotTransformerConfig(PretrainedConfig):
     bilevel_optimization: bool = True
     query_noise: str = "additive"
     slot_attention_epsilon: float = 1e-8
+    slot_update_normalization: str = "weighted_mean"
     codebook_entropy_weight: float = 0.0
     mixture_loss_weight: float = 0.0
     mixture_decoder_positions: bool = True
@@ -254,6 +260,11 @@ class SlotTransformerConfig(PretrainedConfig):
                     f"`mixture_background_slot` must be a slot index in [0, {self.num_slots}), got "
                     f"{self.mixture_background_slot}"
                 )
+        if self.slot_update_normalization not in SLOT_UPDATE_NORMALIZATIONS:
+            raise ValueError(
+                f"`slot_update_normalization` must be one of {SLOT_UPDATE_NORMALIZATIONS}, got "
+                f"{self.slot_update_normalization!r}"
+            )
         if self.slot_attention_epsilon < 0:
             raise ValueError(f"`slot_attention_epsilon` must be >= 0, got {self.slot_attention_epsilon}")
 

@@ -181,6 +181,7 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
             bilevel_optimization=config.bilevel_optimization,
             query_noise=config.query_noise,
             epsilon=config.slot_attention_epsilon,
+            update_normalization=config.slot_update_normalization,
         )
         self.slot_encoder = SlotEncoder(d_model, slot_attention)
         self.feature_encoder = self.feature_positions = None

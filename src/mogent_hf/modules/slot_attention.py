@@ -3,7 +3,9 @@
 Slot Attention (Locatello et al. 2020) as in the official SLATE code, with two initialisations:
 "gaussian" (SLATE: slots drawn from a learned Gaussian at every call; in eval mode without a generator, one fixed
 draw) and "learned_queries" (Query Slot Attention, BO-QSA, Jia et al. 2023: K learned vectors, perturbed by σ-scaled
-Gaussian noise while training, and optionally the bi-level straight-through trick).
+Gaussian noise while training, and optionally the bi-level straight-through trick). Each slot's update is the
+attention-weighted mean of the values (the paper's) or, with `update_normalization="scaled_sum"`, their weighted sum
+over the number of inputs (Krimmel et al., TMLR 2024).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from .masking import gaussian
 
 
 class SlotAttention(nn.Module):
-    """Iterative attention from K slots over N inputs; softmax over slots, weighted mean over inputs."""
+    """Iterative attention from K slots over N inputs; softmax over slots, then a weighted mean over the inputs (or
+    the scaled weighted sum, `update_normalization`)."""
 
     def __init__(
         self,
@@ -28,8 +31,14 @@ class SlotAttention(nn.Module):
         bilevel_optimization: bool = True,
         query_noise: str = "additive",
         epsilon: float = 1e-8,
+        update_normalization: str = "weighted_mean",
     ):
         super().__init__()
+        if update_normalization not in ("weighted_mean", "scaled_sum"):
+            raise ValueError(
+                f"`update_normalization` must be 'weighted_mean' or 'scaled_sum', got {update_normalization!r}"
+            )
+        self.update_normalization = update_normalization
         self.num_slots, self.num_iterations, self.slot_size = num_slots, num_iterations, slot_size
         self.slot_init, self.bilevel_optimization, self.query_noise = slot_init, bilevel_optimization, query_noise
         self.epsilon = epsilon
@@ -97,8 +106,11 @@ class SlotAttention(nn.Module):
             queries = self.project_q(self.norm_slots(slots))  # (B,K,D)
             logits = torch.einsum("bnd,bkd->bkn", keys, queries)  # (B,K,N)
             attention = logits.softmax(dim=1)  # over slots
-            weights = attention + self.epsilon
-            weights = weights / weights.sum(dim=-1, keepdim=True)
+            if self.update_normalization == "weighted_mean":
+                weights = attention + self.epsilon
+                weights = weights / weights.sum(dim=-1, keepdim=True)
+            else:  # scaled sum: a slot's update grows with the share of the inputs it holds
+                weights = attention / attention.shape[-1]
             updates = torch.einsum("bkn,bnd->bkd", weights, values)  # (B,K,D)
             slots = self.gru(updates.reshape(-1, self.slot_size), slots_prev.reshape(-1, self.slot_size))
             slots = slots.view(batch_size, self.num_slots, self.slot_size)
