@@ -196,3 +196,24 @@ def test_distillation_adds_its_weighted_term_whose_gradient_reaches_only_the_slo
     assert all(name.startswith(allowed) for name in reached), reached
     with pytest.raises(ValueError, match="`slot_distillation_weight` must be >= 0"):
         model(pixels, slot_distillation_weight=-1.0)
+
+
+def test_a_frozen_teachers_masks_replace_the_models_own_decoder_as_the_target():
+    import mogent_hf.modeling_mogent as modeling
+
+    torch.manual_seed(0)
+    model = MOGENTModel(MOGENTConfig.from_preset("tiny")).train()
+    pixels = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    num_slots = model.config.num_slots
+    stripes = torch.arange(64) // 8 % num_slots  # a teacher that cuts the 8×8 grid into horizontal bands
+    teacher = F.one_hot(stripes, num_slots).T.float()[None].expand(2, -1, -1)
+    with mock.patch.object(modeling, "slot_distillation_loss", wraps=slot_distillation_loss) as loss:
+        own = seeded_pass(model, pixels, slot_distillation_weight=0.25)
+        taught = seeded_pass(model, pixels, slot_distillation_weight=0.25, slot_distillation_teacher=teacher)
+    assert loss.call_args_list[1].args[1] is teacher  # the teacher given, not the model's decoder
+    assert not torch.equal(loss.call_args_list[0].args[1], teacher)
+    torch.testing.assert_close(loss.call_args_list[1].args[0], loss.call_args_list[0].args[0])  # same logits
+    torch.testing.assert_close(taught.cross_entropy, own.cross_entropy)  # the rest of the pass unchanged
+    assert taught.slot_distillation_cross_entropy != own.slot_distillation_cross_entropy
+    with pytest.raises(ValueError, match="`slot_distillation_teacher` must be masks"):
+        seeded_pass(model, pixels, slot_distillation_weight=0.25, slot_distillation_teacher=teacher[:, :2])

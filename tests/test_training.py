@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
@@ -392,6 +393,27 @@ def test_slot_distillation_ramps_its_weight_and_adds_its_term_to_the_loss(tmp_pa
         assert line["loss"] == pytest.approx(objective, rel=1e-4)
     assert all("slot_distillation_cross_entropy" not in line for line in lines[:2])
     assert "validation/background_split" in lines[-1]
+
+
+def test_a_frozen_teacher_is_loaded_once_and_read_at_every_step(tmp_path):
+    run(tmp_path / "teacher", "--max_train_steps", "1", "--validation_steps", "1")
+    reads = []
+    real = train.teacher_masks
+
+    def counted(teacher, pixel_values, block):
+        assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+        reads.append(block)
+        return real(teacher, pixel_values, block)
+
+    with mock.patch.object(train, "teacher_masks", counted):
+        run(tmp_path / "student", "--slot_distillation_weight", "0.5", "--slot_distillation_teacher",
+            str(tmp_path / "teacher"), "--slot_distillation_block", "mean", "--max_train_steps", "2",
+            "--validation_steps", "2")  # fmt: skip
+    assert reads == [None, None]  # the blocks' mean, at both steps
+    lines = [json.loads(line) for line in (tmp_path / "student" / "logs.jsonl").read_text().splitlines()]
+    assert all(line["slot_distillation_cross_entropy"] > 0 for line in lines if '"loss"' in line)
+    with pytest.raises(ValueError, match="needs `--slot_distillation_weight` > 0"):
+        run(tmp_path / "x", "--slot_distillation_teacher", str(tmp_path / "teacher"))
 
 
 def test_slot_distillation_is_off_by_default_and_refused_for_slate(tmp_path):

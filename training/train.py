@@ -55,6 +55,7 @@ from mogent_hf.data import Shapes3DH5, SyntheticScenes, collate, iter_clevr_with
 from mogent_hf.data.render import RENDERERS
 from mogent_hf.metrics import background_split_share, segmentation_metrics
 from mogent_hf.model_card import render_model_card
+from mogent_hf.modules.slot_distillation import select_decoder_attention
 from mogent_hf.precision import warn_if_emulated
 from mogent_hf.script_support import (
     ArgumentParser,
@@ -252,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--slot_distillation_block", type=decoder_block, default=-1, help="the decoder block whose "
                        "cross-attention is the distillation target (-1 = the last, as SPOT), or 'mean' (of the "
                        "blocks)")  # fmt: skip
+    train.add_argument("--slot_distillation_teacher", default=None, help="a trained MOGENT pipeline or model "
+                       "(folder or Hub id), frozen, whose decoder cross-attention is the distillation target (SPOT's "
+                       "teacher); default: the model's own decoder in the same pass")  # fmt: skip
     train.add_argument("--lr_cooldown_steps", default="0", help="decay every learning rate (the DVAE's too) "
                        "linearly to 0 over the run's last N steps (steps or fraction; 0 = the paper's constant "
                        "rates)")  # fmt: skip
@@ -384,6 +388,25 @@ def pretrained_config(args: argparse.Namespace, config_cls, overrides: dict):
         )
     config.update(overrides)
     return config
+
+
+def distillation_teacher(name_or_path: str, num_slots: int, device):
+    """The frozen MOGENT model of `--slot_distillation_teacher` (a pipeline or model, folder or Hub id)."""
+    teacher = MOGENTModel.from_pretrained(**pretrained_location(name_or_path))
+    if teacher.config.num_slots != num_slots:
+        raise ValueError(
+            f"--slot_distillation_teacher {name_or_path} has {teacher.config.num_slots} slots; the model trained "
+            f"has {num_slots}"
+        )
+    return teacher.to(device).eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def teacher_masks(teacher, pixel_values: torch.Tensor, decoder_block: int | None) -> torch.Tensor:
+    """The frozen teacher's decoder cross-attention (B,K,L) over its own slots of `pixel_values`, every token masked
+    (as the model's own target is read)."""
+    encoded = teacher.encode(pixel_values)
+    return select_decoder_attention(teacher.decoder_attention(encoded.tokens, encoded.slots), decoder_block)
 
 
 def build_datasets(args: argparse.Namespace, resolution: int):
@@ -662,6 +685,8 @@ def main(argv: list[str] | None = None):
             )
         if args.slot_distillation_weight > 0 and args.model_type != "mogent":
             raise ValueError("`--slot_distillation_weight` applies to --model_type mogent only")
+        if args.slot_distillation_teacher is not None and args.slot_distillation_weight <= 0:
+            raise ValueError("`--slot_distillation_teacher` needs `--slot_distillation_weight` > 0")
         batch_size = recipe.train_batch_size
         set_seed(args.seed)
 
@@ -672,6 +697,9 @@ def main(argv: list[str] | None = None):
             model = model_cls.from_pretrained(**pretrained_location(args.pretrained_model_name_or_path), config=config)
         if args.gradient_checkpointing:
             model.gradient_checkpointing_enable()
+        teacher = None
+        if args.slot_distillation_teacher is not None:
+            teacher = distillation_teacher(args.slot_distillation_teacher, config.num_slots, accelerator.device)
         dvae_parameters = [p for n, p in model.named_parameters() if n.startswith("dvae.")]
         other_parameters = [p for n, p in model.named_parameters() if not n.startswith("dvae.")]
         optimizer = torch.optim.Adam(
@@ -772,6 +800,10 @@ def main(argv: list[str] | None = None):
                 ramp = linear_warmup(global_step, args.slot_distillation_ramp_steps, start_step=pretrain)
                 distillation = {"slot_distillation_weight": args.slot_distillation_weight * ramp,
                                 "slot_distillation_block": args.slot_distillation_block}  # fmt: skip
+                if teacher is not None and global_step >= pretrain:
+                    pixel_values = batch["pixel_values"].to(accelerator.device)
+                    distillation["slot_distillation_teacher"] = teacher_masks(teacher, pixel_values,
+                                                                              args.slot_distillation_block)  # fmt: skip
             with accelerator.accumulate(model):
                 pixel_values = batch["pixel_values"].to(accelerator.device)
                 output = model(pixel_values, tau=tau, sigma=sigma, dvae_only=global_step < pretrain,

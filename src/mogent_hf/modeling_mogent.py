@@ -130,6 +130,7 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         mixture_loss_weight: float | None = None,
         slot_distillation_weight: float = 0.0,
         slot_distillation_block: int | None = -1,
+        slot_distillation_teacher: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> SlotTransformerOutput | tuple:
@@ -150,6 +151,9 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
                 canvas (`decoder_attention`, no gradient), and its cross-attention of `slot_distillation_block` (an
                 index, -1 = the last block as SPOT; None = the blocks' mean) gives hard targets to the logits of Slot
                 Attention's last iteration. 0 (the paper) computes nothing of it.
+            slot_distillation_teacher (`torch.FloatTensor` (B,K,L), optional): a frozen teacher's masks over its own
+                K slots (SPOT's teacher: another model's decoder cross-attention) to distil instead of this model's
+                decoder; its slots are matched to this model's by the Hungarian algorithm as the decoder's are.
             generator (`torch.Generator` or one per image, optional): every draw of the pass (the DVAE's Gumbel noise,
                 the slot noise, the token mask) comes from it, in training and eval mode alike; without one, from
                 torch's global RNG.
@@ -182,8 +186,15 @@ class MOGENTModel(SlotTransformerPreTrainedModel):
         output = self.training_output(dvae_objective, dvae_mse, reconstruction, tokens, slots, attention, logits,
                                       cross_entropy, mixture_loss_weight, token_mask=token_mask)  # fmt: skip
         if distil:
-            with torch.no_grad():
-                teacher = select_decoder_attention(self.decoder_attention(tokens, slots), slot_distillation_block)
+            teacher = slot_distillation_teacher
+            if teacher is None:
+                with torch.no_grad():
+                    teacher = select_decoder_attention(self.decoder_attention(tokens, slots), slot_distillation_block)
+            elif teacher.shape[:2] != slots.shape[:2]:
+                raise ValueError(
+                    f"`slot_distillation_teacher` must be masks (B, K, cells) = ({slots.shape[0]}, {slots.shape[1]}, "
+                    f"...), got {tuple(teacher.shape)}"
+                )
             output.slot_distillation_cross_entropy = slot_distillation_loss(slot_logits[0], teacher)
             output.loss = output.loss + slot_distillation_weight * output.slot_distillation_cross_entropy
         return output
