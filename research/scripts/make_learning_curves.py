@@ -37,6 +37,8 @@ FIGURES = {
     "learning_curves_medium.png": ("U-", "U1-", "UN-", "V-", "V1-"),  # the curriculum, small (U) vs medium (V) model
     "learning_curves_token_grid.png": ("U-", "U1-", "UN-", "U1N-", "W-", "W1-"),  # 16 × 16 vs 32 × 32 tokens
     "learning_curves_slot_iterations.png": ("K-mogent-full-iter5", "L-", "X"),  # runs X*: 15 iterations
+    # the shipped model trained on: control (Xb, D0), distillation (D, D1, D2, DT), scaled sum (Z), finer grid (Y)
+    "learning_curves_mask_levers.png": ("Xb-", "D-", "D0-", "D1-", "D2-", "DT-", "Z-", "Y-"),
 }
 # A run that starts from a trained model is drawn from the step that model had reached (its stages' steps in all).
 STARTS = {
@@ -59,6 +61,7 @@ STARTS = {
     "X-": 20500,
     "X0-": 20500,
     "Xb-": 23000,
+    **dict.fromkeys(("D-", "D0-", "D1-", "D2-", "DT-", "Z-", "Y-"), 23000),  # from checkpoints/mogent-small-full-iter15
     "X1-": 20500,
     "X01-": 20500,
     "RN1-": 6000,
