@@ -565,6 +565,11 @@ def test_evaluate_scores_each_mask_source_as_segment_gives_it(tmp_path):
 
     expected = segmentation_metrics(pipe.segment(images, mask_source="decoder", decoder_block=-1).numpy(), masks)
     assert results["fg_ari@decoder"] == expected["fg_ari"] and results["mbo@decoder"] == expected["mbo"]
-    expected = segmentation_metrics(pipe.segment(images, mask_source="slot_attention").numpy(), masks)
+    labels = pipe.segment(images, mask_source="slot_attention").numpy()
+    expected = segmentation_metrics(labels, masks)
     assert results["fg_ari"] == expected["fg_ari"] and "fg_ari@combined" not in results
-    assert evaluate_script.segmentation_keys(["slot_attention", "combined"])[:5] == list(evaluate_script.SEGMENTATION)
+    from mogent_hf.metrics import shared_label_share
+
+    assert results["objects_sharing_a_slot"] == shared_label_share(labels, masks)
+    keys = evaluate_script.segmentation_keys(["slot_attention", "combined"])
+    assert keys[:6] == list(evaluate_script.SEGMENTATION) and keys[6] == "fg_ari@combined"
