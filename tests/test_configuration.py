@@ -118,6 +118,7 @@ def test_config_round_trips_through_json(tmp_path):
         (dict(slot_init="random"), "slot_init"),
         (dict(slot_input="pixels"), "slot_input"),
         (dict(slot_input="cnn", slot_input_stride=3), "slot_input_stride"),
+        (dict(slot_input="tokens_and_cnn", dvae_patch_size=2), "dvae_patch_size"),
         (dict(slot_input_stride=2), "slot_input_stride"),  # a CNN grid without the CNN
         (dict(slot_update_normalization="sum"), "slot_update_normalization"),
         (dict(slot_input="cnn", slot_input_stride=2, mixture_loss_weight=1.0), "mixture_loss_weight"),

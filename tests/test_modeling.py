@@ -307,6 +307,27 @@ def test_a_finer_cnn_grid_gives_finer_slot_attention_while_the_decoder_keeps_its
     assert warm.encode(images).attention.isfinite().all()
 
 
+@pytest.mark.parametrize("stride", [4, 2])
+def test_tokens_and_cnn_starts_from_the_token_models_own_slots_on_a_finer_grid(images, tmp_path, stride):
+    tokens_model = tiny(MOGENTModel, MOGENTConfig).eval()
+    tokens_model.save_pretrained(tmp_path / "tokens")
+    config = MOGENTConfig.from_pretrained(tmp_path / "tokens")
+    config.update(dict(slot_input="tokens_and_cnn", slot_input_stride=stride))
+    warm = MOGENTModel.from_pretrained(tmp_path / "tokens", config=config).eval()  # the CNN freshly initialised
+    assert warm.feature_encoder.layers[-1].weight.abs().sum() == 0 and warm.feature_positions is None
+    before, after = tokens_model.encode(images), warm.encode(images)
+    side = 32 // stride
+    assert after.attention.shape == (2, config.num_slots, side * side)
+    torch.testing.assert_close(after.slots, before.slots, atol=1e-5, rtol=1e-5)  # each token repeated: same means
+    repeated = before.attention.unflatten(-1, (8, 8)).repeat_interleave(4 // stride, -1)
+    torch.testing.assert_close(after.attention, repeated.repeat_interleave(4 // stride, -2).flatten(2), atol=1e-5,
+                               rtol=1e-5)  # fmt: skip
+    warm.train()
+    warm(images, tau=1.0).loss.backward()  # the CNN learns from there
+    assert warm.feature_encoder.layers[-1].weight.grad.abs().sum() > 0
+    assert tiny(MOGENTModel, MOGENTConfig, slot_input="tokens_and_cnn").feature_encoder.layers[-1].bias.eq(0).all()
+
+
 @pytest.mark.parametrize("normalization", ["weighted_mean", "scaled_sum"])
 def test_slot_updates_are_the_attention_weighted_mean_or_the_scaled_sum_of_the_values(normalization):
     from mogent_hf.modules import SlotAttention

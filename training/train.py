@@ -124,7 +124,7 @@ CONFIG_FLAGS = {
     "mixture_background_slot": int,
     "mixture_spatial_likelihood": bool,
     "slot_init": ("gaussian", "learned_queries"),
-    "slot_input": ("tokens", "cnn"),
+    "slot_input": ("tokens", "cnn", "tokens_and_cnn"),
     "slot_input_stride": (1, 2, 4),
     "slot_update_normalization": ("weighted_mean", "scaled_sum"),
     "query_noise": ("additive", "relative"),
@@ -147,8 +147,8 @@ RECIPE_FLAGS = {  # fields of the TrainingRecipe (Table 6) a flag may override
 }
 MOGENT_ONLY = ("zero_mask_init", "loss_on_masked_only", "head_transform", "mask_schedule")
 # Config flags that leave the trained parameters' shapes alone: allowed with --pretrained_model_name_or_path
-# (fine-tuning). --mixture_loss_weight > 0 adds the small mixture decoder, and --slot_input cnn (with any
-# --slot_input_stride) the CNN path into Slot Attention, freshly initialised if the model has none.
+# (fine-tuning). --mixture_loss_weight > 0 adds the small mixture decoder, and --slot_input cnn|tokens_and_cnn (with
+# any --slot_input_stride) the CNN path into Slot Attention, freshly initialised if the model has none.
 FINE_TUNING_FLAGS = (
     "dropout",
     "codebook_entropy_weight",

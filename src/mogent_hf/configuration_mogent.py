@@ -14,7 +14,7 @@ import copy
 from transformers import AutoConfig, PretrainedConfig
 
 SLOT_INITS = ("gaussian", "learned_queries")
-SLOT_INPUTS = ("tokens", "cnn")
+SLOT_INPUTS = ("tokens", "cnn", "tokens_and_cnn")
 SLOT_INPUT_STRIDES = (1, 2, 4)
 SLOT_UPDATE_NORMALIZATIONS = ("weighted_mean", "scaled_sum")
 QUERY_NOISES = ("additive", "relative")
@@ -121,12 +121,13 @@ class SlotTransformerConfig(PretrainedConfig):
             last iteration). Only used with learned queries.
         query_noise (`str`): how σ perturbs learned queries: "additive" (queries + σ·ε, the paper's wording) or
             "relative" (queries + σ·ε·sg(queries), BO-QSA's code).
-        slot_input (`str`): what Slot Attention reads: "tokens" (the DVAE token embeddings, the paper) or "cnn"
-            (features of a small CNN on the pixels, as Slot Attention/SlotDiffusion).
-        slot_input_stride (`int`): with `slot_input`="cnn", the CNN's stride in pixels: 4 (the token grid, with the
-            token position embeddings), 2 or 1 (a finer grid than the tokens', BO-QSA style, with Slot Attention's
-            soft position embedding): Slot Attention's masks then have (image_size / stride)² cells while the
-            decoder keeps its tokens.
+        slot_input (`str`): what Slot Attention reads: "tokens" (the DVAE token embeddings, the paper), "cnn"
+            (features of a small CNN on the pixels, as Slot Attention/SlotDiffusion) or "tokens_and_cnn" (the token
+            embeddings repeated onto the CNN's grid plus the CNN's features, whose last layer starts at zero: a
+            tokens model fine-tuned with it starts from exactly its own slots).
+        slot_input_stride (`int`): with a CNN input, the CNN's stride in pixels: 4 (the token grid), 2 or 1 (a finer
+            grid than the tokens', BO-QSA style; "cnn" then adds Slot Attention's soft position embedding): Slot
+            Attention's masks then have (image_size / stride)² cells while the decoder keeps its tokens.
         slot_attention_epsilon (`float`): ε added to the attention before the weighted mean (1e-8 in SLATE).
         slot_update_normalization (`str`): how Slot Attention turns its attention into each slot's update:
             "weighted_mean" (Locatello et al., SLATE: the attention renormalised over the inputs) or "scaled_sum"
@@ -225,16 +226,17 @@ class SlotTransformerConfig(PretrainedConfig):
             raise ValueError(f"`slot_init` must be one of {SLOT_INITS}, got {self.slot_init!r}")
         if self.slot_input not in SLOT_INPUTS:
             raise ValueError(f"`slot_input` must be one of {SLOT_INPUTS}, got {self.slot_input!r}")
-        if self.slot_input == "cnn" and self.dvae_patch_size != 4:
+        if self.slot_input != "tokens" and self.dvae_patch_size != 4:
             raise ValueError(
-                f"`slot_input`='cnn' reads a 4-pixel grid: needs `dvae_patch_size` 4, got {self.dvae_patch_size}"
+                f"`slot_input`={self.slot_input!r} reads a CNN on a 4-pixel grid: needs `dvae_patch_size` 4, got "
+                f"{self.dvae_patch_size}"
             )
         if self.slot_input_stride not in SLOT_INPUT_STRIDES:
             raise ValueError(f"`slot_input_stride` must be one of {SLOT_INPUT_STRIDES}, got {self.slot_input_stride!r}")
-        if self.slot_input_stride != 4 and self.slot_input != "cnn":
+        if self.slot_input_stride != 4 and self.slot_input == "tokens":
             raise ValueError(
-                f"`slot_input_stride` {self.slot_input_stride} sets the CNN's grid: needs `slot_input`='cnn', got "
-                f"{self.slot_input!r}"
+                f"`slot_input_stride` {self.slot_input_stride} sets the CNN's grid: needs `slot_input` 'cnn' or "
+                f"'tokens_and_cnn', got 'tokens'"
             )
         if self.slot_input_stride != 4 and self.mixture_loss_weight > 0:
             raise ValueError(
@@ -280,8 +282,8 @@ class SlotTransformerConfig(PretrainedConfig):
 
     @property
     def slot_grid_side(self) -> int:
-        """Side of the grid Slot Attention reads: the token grid, or the CNN's with `slot_input`="cnn"."""
-        return self.image_size // (self.slot_input_stride if self.slot_input == "cnn" else self.dvae_patch_size)
+        """Side of the grid Slot Attention reads: the token grid, or the CNN's with a CNN `slot_input`."""
+        return self.image_size // (self.dvae_patch_size if self.slot_input == "tokens" else self.slot_input_stride)
 
     @classmethod
     def preset_names(cls) -> tuple[str, ...]:

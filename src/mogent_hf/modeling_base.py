@@ -185,10 +185,11 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         )
         self.slot_encoder = SlotEncoder(d_model, slot_attention)
         self.feature_encoder = self.feature_positions = None
-        if config.slot_input == "cnn":
-            stride = config.slot_input_stride
-            self.feature_encoder = ConvFeatureEncoder(config.num_channels, config.dvae_hidden_size, d_model, stride)
-            if config.slot_grid_side != config.tokens_per_side:  # finer than the tokens: positions of its own
+        if config.slot_input != "tokens":
+            residual = config.slot_input == "tokens_and_cnn"
+            self.feature_encoder = ConvFeatureEncoder(config.num_channels, config.dvae_hidden_size, d_model,
+                                                      config.slot_input_stride, zero_output=residual)  # fmt: skip
+            if not residual and config.slot_grid_side != config.tokens_per_side:  # finer grid: positions of its own
                 self.feature_positions = SoftPositionEmbedding(d_model, config.slot_grid_side)
         self.slot_projection = nn.Linear(config.slot_size, d_model, bias=False)
         # `_attn_implementation` "sdpa" (default) or "eager": transformers refuses the ones this class does not
@@ -236,6 +237,9 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
             init.xavier_uniform_(module.weight)
             if module.bias is not None:
                 init.zeros_(module.bias)
+        elif isinstance(module, nn.Conv2d) and getattr(module, "zero_init", False):
+            init.zeros_(module.weight)
+            init.zeros_(module.bias)
         elif isinstance(module, nn.Conv2d):
             init.kaiming_normal_(module.weight, nonlinearity="relu")
             if module.bias is not None:
@@ -283,14 +287,23 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
         generator: torch.Generator | list[torch.Generator] | None = None,
         return_logits: bool = False,
     ) -> tuple[torch.Tensor, ...]:
-        """Slot Attention over what `config.slot_input` names: the embeddings of `tokens` (B,L) (the paper) or CNN
-        features of `pixel_values` (B,C,H,W) → slots, attention (B,K,N) (and the attention's logits (B,K,N), before
-        the softmax over slots, with `return_logits`). N = L, or the CNN grid's cells (`config.slot_grid_side`²),
-        which take the token positions at the token grid and soft position embeddings on a finer one."""
+        """Slot Attention over what `config.slot_input` names: the embeddings of `tokens` (B,L) (the paper), CNN
+        features of `pixel_values` (B,C,H,W), or both added → slots, attention (B,K,N) (and the attention's logits
+        (B,K,N), before the softmax over slots, with `return_logits`). N = L, or the CNN grid's cells
+        (`config.slot_grid_side`²). CNN features take the token positions at the token grid and soft position
+        embeddings on a finer one; with "tokens_and_cnn" each token's embedding (with its position) is repeated
+        over the grid cells of its patch."""
         if self.feature_encoder is None:
             return self.slots_from_tokens(tokens, sigma=sigma, generator=generator, return_logits=return_logits)
         offset = self.encoder_position_offset
         features = self.feature_encoder(pixel_values.to(self.dtype))
+        if self.config.slot_input == "tokens_and_cnn":
+            embeddings = self.embed_tokens(tokens, slice(offset, offset + tokens.shape[1]))  # (B,L,d)
+            factor = self.config.slot_grid_side // self.config.tokens_per_side
+            grid = embeddings.transpose(1, 2).unflatten(-1, (self.config.tokens_per_side,) * 2)
+            grid = grid.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
+            return self.slot_encoder(features + grid.flatten(2).transpose(1, 2), sigma=sigma, generator=generator,
+                                     return_logits=return_logits)  # fmt: skip
         if self.feature_positions is None:
             features = features + self.position_embedding[:, offset : offset + tokens.shape[1]]
         else:

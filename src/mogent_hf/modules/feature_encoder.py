@@ -5,7 +5,7 @@ identical inputs and only the position tells them apart; Slot Attention and Slot
 features instead. This is that path at CPU size: three 3×3 convolutions and a 1×1 projection to the encoder width.
 Their total stride is 4 by default (the DVAE's 4×4 patch grid, where the token position embeddings apply), or 2 or 1
 for a finer grid than the tokens' (BO-QSA reads a full-resolution CNN map), whose positions are Slot Attention's soft
-position embedding (`SoftPositionEmbedding`).
+position embedding (`SoftPositionEmbedding`), or that add to the token embeddings repeated onto its grid.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from torch import nn
 
 
 class ConvFeatureEncoder(nn.Module):
-    def __init__(self, num_channels: int, hidden_size: int, out_size: int, stride: int = 4):
+    def __init__(self, num_channels: int, hidden_size: int, out_size: int, stride: int = 4, zero_output: bool = False):
+        """`zero_output`: the last layer starts at zero (the model's `_init_weights` reads its `zero_init`), so that
+        the features start as 0, a residual added to another input."""
         super().__init__()
         if stride not in (1, 2, 4):  # two stride-2 convolutions at most
             raise ValueError(f"`stride` must be 1, 2 or 4, got {stride!r}")
@@ -29,6 +31,7 @@ class ConvFeatureEncoder(nn.Module):
             nn.ReLU(),
             nn.Conv2d(hidden_size, out_size, 1),
         )
+        self.layers[-1].zero_init = zero_output
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Images (B,C,H,W) in [0,1] → features (B,N,out_size), N = (H/stride)·(W/stride) in raster order."""
