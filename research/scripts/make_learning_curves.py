@@ -37,8 +37,10 @@ FIGURES = {
     "learning_curves_medium.png": ("U-", "U1-", "UN-", "V-", "V1-"),  # the curriculum, small (U) vs medium (V) model
     "learning_curves_token_grid.png": ("U-", "U1-", "UN-", "U1N-", "W-", "W1-"),  # 16 × 16 vs 32 × 32 tokens
     "learning_curves_slot_iterations.png": ("K-mogent-full-iter5", "L-", "X"),  # runs X*: 15 iterations
-    # the shipped model trained on: control (Xb, D0), distillation (D, D1, D2, DT), scaled sum (Z), finer grid (Y)
-    "learning_curves_mask_levers.png": ("Xb-", "D-", "D0-", "D1-", "D2-", "DT-", "Z-", "Y-"),
+    # the shipped model trained on: controls (Xb, D0, D01) and distillation (D, D2, DT, DT1, DTw) ...
+    "learning_curves_mask_distillation.png": ("Xb-", "D-", "D0", "D2-", "DT"),
+    # ... and Slot Attention's update (Z) and grid (Y, YT, YR, YR1, YRT) against the controls
+    "learning_curves_mask_slot_attention.png": ("D0", "Z-", "Y"),
 }
 # A run that starts from a trained model is drawn from the step that model had reached (its stages' steps in all).
 STARTS = {
@@ -61,7 +63,7 @@ STARTS = {
     "X-": 20500,
     "X0-": 20500,
     "Xb-": 23000,
-    **dict.fromkeys(("D-", "D0-", "D1-", "D2-", "DT-", "Z-", "Y-"), 23000),  # from checkpoints/mogent-small-full-iter15
+    **dict.fromkeys(("D-", "D0", "D2-", "DT", "Z-", "Y"), 23000),  # from checkpoints/mogent-small-full-iter15
     "X1-": 20500,
     "X01-": 20500,
     "RN1-": 6000,
