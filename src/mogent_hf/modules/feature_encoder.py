@@ -1,4 +1,4 @@
-"""A small CNN from pixels to features: an optional input of Slot Attention (`slot_input="cnn"`).
+"""A small CNN from pixels to features: an optional input of Slot Attention (`slot_input="cnn"` or "tokens_and_cnn").
 
 The paper's slot encoder reads the DVAE token embeddings. With few codes in use, same-coloured objects then have
 identical inputs and only the position tells them apart; Slot Attention and SlotDiffusion's SLATE read CNN
