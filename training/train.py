@@ -51,6 +51,7 @@ from mogent_hf import (
     SLATEModel,
     pipeline_for_model,
 )
+from mogent_hf.configuration_mogent import SLOT_INPUT_STRIDES, SLOT_INPUTS, SLOT_UPDATE_NORMALIZATIONS
 from mogent_hf.data import Shapes3DH5, SyntheticScenes, collate, iter_clevr_with_masks, load_image_dataset
 from mogent_hf.data.render import RENDERERS
 from mogent_hf.metrics import background_split_share, segmentation_metrics
@@ -124,9 +125,9 @@ CONFIG_FLAGS = {
     "mixture_background_slot": int,
     "mixture_spatial_likelihood": bool,
     "slot_init": ("gaussian", "learned_queries"),
-    "slot_input": ("tokens", "cnn", "tokens_and_cnn"),
-    "slot_input_stride": (1, 2, 4),
-    "slot_update_normalization": ("weighted_mean", "scaled_sum"),
+    "slot_input": SLOT_INPUTS,
+    "slot_input_stride": SLOT_INPUT_STRIDES,
+    "slot_update_normalization": SLOT_UPDATE_NORMALIZATIONS,
     "query_noise": ("additive", "relative"),
     "position_encoding": ("learned", "rope"),
     "mask_schedule": ("cosine", "linear"),
@@ -795,17 +796,16 @@ def main(argv: list[str] | None = None):
             if mixture_annealing > 0:
                 mixture_weight = cosine_anneal(global_step, mixture_weight, 0.0, mixture_annealing, start_step=pretrain)
             optimizer.param_groups[0]["lr"], optimizer.param_groups[1]["lr"] = dvae_lr, lr
+            pixel_values = batch["pixel_values"].to(accelerator.device)
             distillation = {}  # the paper's pass when off
             if args.slot_distillation_weight > 0:
                 ramp = linear_warmup(global_step, args.slot_distillation_ramp_steps, start_step=pretrain)
                 distillation = {"slot_distillation_weight": args.slot_distillation_weight * ramp,
                                 "slot_distillation_block": args.slot_distillation_block}  # fmt: skip
-                if teacher is not None and global_step >= pretrain:
-                    pixel_values = batch["pixel_values"].to(accelerator.device)
+                if teacher is not None and ramp > 0:  # the model reads it this step (ramp 0 until after the DVAE phase)
                     distillation["slot_distillation_teacher"] = teacher_masks(teacher, pixel_values,
                                                                               args.slot_distillation_block)  # fmt: skip
             with accelerator.accumulate(model):
-                pixel_values = batch["pixel_values"].to(accelerator.device)
                 output = model(pixel_values, tau=tau, sigma=sigma, dvae_only=global_step < pretrain,
                                codebook_entropy_weight=entropy_weight, mixture_loss_weight=mixture_weight,
                                **distillation)  # fmt: skip

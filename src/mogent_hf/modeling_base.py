@@ -36,7 +36,7 @@ from .modules import (
     SoftPositionEmbedding,
     TransformerDecoder,
 )
-from .modules.grids import grid_side
+from .modules.grids import resize_grid
 from .modules.transformer import DecoderBlock
 
 # The hidden states `forward(output_hidden_states=True)` returns: the decoder's input embeddings and the output of
@@ -314,10 +314,8 @@ class SlotTransformerPreTrainedModel(PreTrainedModel):
     def attention_to_masks(self, attention: torch.Tensor) -> torch.Tensor:
         """attention (B,K,N) over a square grid (the tokens', or Slot Attention's finer one) → slot masks (B,K,H,W),
         bilinear upsampling (as SlotDiffusion)."""
-        side = grid_side(attention.shape[-1])
-        grid = attention.unflatten(-1, (side, side))
-        size = (self.config.image_size, self.config.image_size)
-        return F.interpolate(grid, size=size, mode="bilinear", align_corners=False)
+        size = self.config.image_size
+        return resize_grid(attention, size * size).unflatten(-1, (size, size))
 
     def checked_pixel_values(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """`check_pixel_values`, then cast to the weights' dtype (as ViT does: a bf16 model takes fp32 images)."""
